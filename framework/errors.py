@@ -1,0 +1,68 @@
+"""Exceptions raised by minidl.
+
+Every error says what was wrong, where (layer, config path, file and line),
+what it received and what would be valid. They all derive from
+:class:`MinidlError`, so a script can catch the whole family at once, and each
+also derives from the builtin exception a Python user would expect
+(``ValueError`` for bad values, ``TypeError`` for bad types, ...).
+"""
+
+from __future__ import annotations
+
+
+class MinidlError(Exception):
+    """Base class of every error minidl raises on purpose."""
+
+
+class ShapeError(MinidlError, ValueError):
+    """An array does not have the shape a layer or loss expects."""
+
+
+class DTypeError(MinidlError, TypeError):
+    """An array's dtype does not match (minidl never upcasts silently)."""
+
+
+class BackwardError(MinidlError, RuntimeError):
+    """``backward`` was called without a matching ``forward(training=True)``."""
+
+
+class ConfigError(MinidlError, ValueError):
+    """An experiment or component configuration is invalid.
+
+    ``problems`` holds one ``(path, message)`` pair per problem, so that all of
+    them are reported at once; ``source`` names the file, when there is one.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        where = f" in {source}" if source else ""
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"{count} {noun}{where}:"]
+        lines += [f"  {path}: {msg}" if path else f"  {msg}" for path, msg in self.problems]
+        super().__init__("\n".join(lines))
+
+
+class RegistryError(MinidlError, LookupError):
+    """A component name is not registered (or its plugin failed to load)."""
+
+
+class PluginError(MinidlError):
+    """A plugin could not be loaded or registers something invalid."""
+
+
+class DataError(MinidlError, ValueError):
+    """A dataset is missing, malformed or inconsistent."""
+
+
+class CheckpointError(MinidlError):
+    """A checkpoint cannot be written, read or applied to this model."""
+
+
+class TrainingError(MinidlError, RuntimeError):
+    """Training cannot continue (for example, the loss became NaN or inf)."""
+
+
+class GradcheckError(MinidlError, AssertionError):
+    """Analytic gradients disagree with central differences."""

@@ -1,0 +1,72 @@
+"""Loss: the base of every loss function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from framework.errors import BackwardError, DTypeError, ShapeError
+from framework.layer import NO_CACHE
+
+
+class Loss:
+    """Base class of losses: L = loss(y_hat, y), a Python float.
+
+    Subclasses implement ``forward_pass(y_hat, y) -> (L, cache)`` and
+    ``backward_pass(cache) -> dL/dy_hat``. The base checks shapes and dtypes
+    and releases the cache after ``backward``, like :class:`Layer`.
+
+    Shape:
+        y_hat: (out, m), the model's output; y: (out, m), the targets, same
+        dtype. ``backward()`` returns dL/dy_hat, shape (out, m), a fresh array.
+    """
+
+    def __init__(self) -> None:
+        self._cache: Any = NO_CACHE
+
+    def forward_pass(self, y_hat: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
+        raise NotImplementedError(f"{type(self).__name__} must implement forward_pass(y_hat, y)")
+
+    def backward_pass(self, cache: Any) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement backward_pass(cache)")
+
+    def check_inputs(self, y_hat: np.ndarray, y: np.ndarray) -> None:
+        for name, arr in (("y_hat", y_hat), ("y", y)):
+            if not isinstance(arr, np.ndarray):
+                raise TypeError(f"{self!r} expects {name} as a numpy array. Received: {type(arr).__name__}")
+        if y_hat.ndim != 2 or y_hat.shape != y.shape:
+            raise ShapeError(
+                f"{self!r} expects y_hat and y of the same shape (out, m), examples as columns. "
+                f"Received: y_hat {y_hat.shape}, y {y.shape}"
+            )
+        if y_hat.dtype.kind != "f" or y_hat.dtype != y.dtype:
+            raise DTypeError(
+                f"{self!r} expects y_hat and y of one float dtype (no silent casting). "
+                f"Received: y_hat {y_hat.dtype}, y {y.dtype}"
+            )
+
+    def forward(self, y_hat: np.ndarray, y: np.ndarray) -> float:
+        self.check_inputs(y_hat, y)
+        value, self._cache = self.forward_pass(y_hat, y)
+        return float(value)
+
+    def __call__(self, y_hat: np.ndarray, y: np.ndarray) -> float:
+        return self.forward(y_hat, y)
+
+    def backward(self) -> np.ndarray:
+        """dL/dy_hat for the last ``forward`` call."""
+        cache = self._cache
+        if cache is NO_CACHE:
+            raise BackwardError(
+                f"{self!r}.backward() needs a call loss(y_hat, y) first; each call allows "
+                f"exactly one backward."
+            )
+        self._cache = NO_CACHE
+        return self.backward_pass(cache)
+
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"

@@ -1,0 +1,310 @@
+"""The registry: every component, by kind and registered name.
+
+Kinds are the hooks of :mod:`framework.hookspecs`: layers, losses, optimizers,
+initializers, datasets, callbacks, metrics, schedules. The registry is filled,
+on first use, by calling each plugin's hooks; plugins come only from the
+``minidl.plugins`` entry points (see :mod:`framework.plugin_manager`), the
+built-ins included.
+
+Components are built from keyword arguments validated by a pydantic model
+derived from the constructor's signature (type hints, defaults), with unknown
+keys forbidden::
+
+    from framework.registry import registry
+    layer = registry.build("layers", "linear", {"in_features": 3, "out_features": 2})
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+import typing
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import pydantic
+from pydantic import ConfigDict, create_model
+
+from framework import hookspecs
+from framework.errors import ConfigError, PluginError, RegistryError
+from framework.plugin_manager import (PluginRecord, call_hook_per_plugin, load_plugins,
+                                      new_plugin_manager, register_plugin)
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+#: Arguments a builder supplies itself; an experiment block cannot set them.
+INJECTED: dict[str, frozenset[str]] = {
+    "layers": frozenset({"rng", "dtype"}),
+    "optimizers": frozenset({"params"}),
+}
+#: Arguments a builder can infer (from the previous layer or the data).
+INFERRED: dict[str, frozenset[str]] = {"layers": frozenset({"in_features"})}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One registered component and where it came from."""
+
+    kind: str
+    name: str
+    component: Any
+    plugin: PluginRecord
+
+    @property
+    def distribution(self) -> str:
+        p = self.plugin
+        return f"{p.distribution} {p.version}" if p.distribution else "(in-process)"
+
+
+def _base_classes() -> dict[str, type]:
+    from framework.callback import Callback
+    from framework.layer import Layer
+    from framework.loss import Loss
+    from framework.optimizer import Optimizer
+
+    return {"layers": Layer, "losses": Loss, "optimizers": Optimizer, "callbacks": Callback}
+
+
+def check_component(kind: str, name: str, component: Any, record: PluginRecord) -> None:
+    """Reject what is not a proper component of ``kind``, saying what it lacks."""
+    where = f"{record.source} registers {kind[:-1]} {name!r}"
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise PluginError(f"{where}: names must be lowercase identifiers ([a-z][a-z0-9_]*)")
+    base = _base_classes().get(kind)
+    if base is None:
+        if not callable(component):
+            raise PluginError(f"{where}, which is not callable. Received: {component!r}")
+        return
+    if not (isinstance(component, type) and issubclass(component, base)):
+        raise PluginError(f"{where}, which is not a subclass of framework.{base.__name__}. "
+                          f"Received: {component!r}")
+    required = {"layers": ("forward_pass", "backward_pass"), "losses": ("forward_pass", "backward_pass"),
+                "optimizers": ("update",), "callbacks": ()}[kind]
+    missing = [m for m in required if getattr(component, m) is getattr(base, m)]
+    if kind == "optimizers" and missing and component.step is not base.step:
+        missing = []
+    if missing:
+        raise PluginError(f"{where}, which does not implement {', '.join(missing)} "
+                          f"(required of every {base.__name__})")
+
+
+class Registry:
+    """Components by kind and name, filled from the plugins on first use."""
+
+    def __init__(self, entry_points=None, environ=None):
+        self._entry_points = entry_points
+        self._environ = environ
+        self._entries: dict[str, dict[str, Entry]] | None = None
+        self._records: list[PluginRecord] = []
+        self._extra: list[tuple[Any, str]] = []
+        self._models: dict[tuple[str, str], type[pydantic.BaseModel]] = {}
+
+    # -- loading --------------------------------------------------------------
+    def load(self) -> "Registry":
+        if self._entries is not None:
+            return self
+        pm = new_plugin_manager()
+        records = load_plugins(pm, self._entry_points, self._environ)
+        for plugin, name in self._extra:
+            record = PluginRecord(name=name, entry_point="", distribution=None, version=None, plugin=plugin)
+            register_plugin(pm, plugin, record)
+            records.append(record)
+        by_name = {r.name: r for r in records}
+        entries: dict[str, dict[str, Entry]] = {kind: {} for kind in hookspecs.KINDS.values()}
+        for hook_name, kind in hookspecs.KINDS.items():
+            for record, provided in call_hook_per_plugin(pm, hook_name, by_name):
+                for name, component in provided.items():
+                    check_component(kind, name, component, record)
+                    if name in entries[kind]:
+                        first = entries[kind][name].plugin
+                        raise PluginError(
+                            f"{kind[:-1]} name {name!r} is registered twice: by {first.source} "
+                            f"and by {record.source}. Names must be unique; uninstall or rename one.")
+                    entries[kind][name] = Entry(kind, name, component, record)
+                    record.provides.setdefault(kind, []).append(name)
+        self._records, self._entries = records, entries
+        return self
+
+    def register(self, plugin: Any, name: str) -> None:
+        """Add an in-process plugin object (a module or class with hookimpls).
+
+        Meant for scripts and tests; installed plugins come from entry points.
+        The registry is rebuilt on next use.
+        """
+        self._extra.append((plugin, name))
+        self.reload()
+
+    def unregister(self, name: str) -> None:
+        self._extra = [(p, n) for p, n in self._extra if n != name]
+        self.reload()
+
+    def reload(self) -> None:
+        self._entries = None
+        self._models.clear()
+
+    # -- queries --------------------------------------------------------------
+    @property
+    def kinds(self) -> list[str]:
+        return list(hookspecs.KINDS.values())
+
+    def _kind(self, kind: str) -> dict[str, Entry]:
+        entries = self.load()._entries
+        if kind not in entries:
+            raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(entries)}")
+        return entries[kind]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._kind(kind))
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        kinds = [kind] if kind else self.kinds
+        return [e for k in kinds for _, e in sorted(self._kind(k).items())]
+
+    def plugins(self) -> list[PluginRecord]:
+        self.load()
+        return list(self._records)
+
+    def failures(self) -> list[PluginRecord]:
+        return [r for r in self.plugins() if r.error]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._kind(kind)
+
+    def entry(self, kind: str, name: str, where: str | None = None) -> Entry:
+        table = self._kind(kind)
+        if name in table:
+            return table[name]
+        raise RegistryError(self.unknown_name_message(kind, name, where))
+
+    def get(self, kind: str, name: str, where: str | None = None) -> Any:
+        """The component registered as ``name``; a clear error lists the alternatives."""
+        return self.entry(kind, name, where).component
+
+    def unknown_name_message(self, kind: str, name: Any, where: str | None = None) -> str:
+        table = self._kind(kind)
+        prefix = f"{where}: " if where else ""
+        message = f"{prefix}can't find {name!r} in registry {kind}."
+        if isinstance(name, str):
+            close = difflib.get_close_matches(name.lower(), list(table), n=1, cutoff=0.6)
+            if close:
+                message += f" Did you mean {close[0]!r}?"
+        message += f" Available names: {', '.join(sorted(table)) or '(none)'}."
+        failed = self.failures()
+        if failed:
+            message += " Plugins that failed to load, and may have provided it: " + "; ".join(
+                f"{r.source}: {r.error}" for r in failed)
+        return message
+
+    # -- validation and construction -----------------------------------------
+    def config_model(self, kind: str, name: str) -> type[pydantic.BaseModel]:
+        """The pydantic model of the arguments ``name`` accepts in a config."""
+        key = (kind, name)
+        if key not in self._models:
+            self._models[key] = model_from_signature(
+                self.get(kind, name), skip=INJECTED.get(kind, frozenset()),
+                optional=INFERRED.get(kind, frozenset()), title=f"{kind}.{name}")
+        return self._models[key]
+
+    def check_args(self, kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:
+        """Problems with ``args`` for component ``name``, as (field path, message)."""
+        model = self.config_model(kind, name)
+        try:
+            model.model_validate(args)
+        except pydantic.ValidationError as exc:
+            return pydantic_problems(exc, known_fields=list(model.model_fields))
+        return []
+
+    def build(self, kind: str, name: str, args: dict[str, Any] | None = None, *,
+              path: str = "", **injected: Any) -> Any:
+        """Validate ``args`` and call the component with them (and ``injected``)."""
+        args = dict(args or {})
+        component = self.get(kind, name, where=path or None)
+        problems = self.check_args(kind, name, args)
+        if problems:
+            raise ConfigError([(join_path(path, p), m) for p, m in problems])
+        validated = self.config_model(kind, name).model_validate(args)
+        kwargs = {k: getattr(validated, k) for k in validated.model_fields_set}
+        try:
+            return component(**injected, **kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError([(path or name, str(exc))]) from exc
+
+
+def join_path(base: str, suffix: str) -> str:
+    if not base:
+        return suffix
+    if not suffix:
+        return base
+    return f"{base}{suffix}" if suffix.startswith("[") else f"{base}.{suffix}"
+
+
+def format_loc(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def pydantic_problems(exc: pydantic.ValidationError, known_fields: list[str] | None = None,
+                      nested_fields: Callable[[tuple], list[str]] | None = None) -> list[tuple[str, str]]:
+    """One (path, message) per pydantic error, with "did you mean" for unknown keys."""
+    problems = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("function-" in p or p.startswith("lax-"))))
+        path = format_loc(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            fields = nested_fields(loc[:-1]) if nested_fields else (known_fields or [])
+            message = "unknown field"
+            close = difflib.get_close_matches(str(loc[-1]), fields, n=1, cutoff=0.6)
+            if close:
+                message += f", did you mean {close[0]}?"
+            elif fields:
+                message += f"; valid fields: {', '.join(fields)}"
+        elif kind == "missing":
+            message = "required field is missing"
+        else:
+            message = err["msg"]
+            if "input" in err and kind not in ("missing",):
+                message += f". Received: {err['input']!r}"
+        problems.append((path, message))
+    return problems
+
+
+def model_from_signature(component: Callable, *, skip=frozenset(), optional=frozenset(),
+                         title: str = "") -> type[pydantic.BaseModel]:
+    """A pydantic model of the keyword arguments ``component`` takes.
+
+    Type hints become field types (``Annotated`` constraints included),
+    defaults become defaults, and unknown keys are forbidden. A class may
+    instead declare ``config_model``, a pydantic model of its own.
+    """
+    declared = getattr(component, "config_model", None)
+    if isinstance(declared, type) and issubclass(declared, pydantic.BaseModel):
+        return declared
+    func = component.__init__ if isinstance(component, type) else component
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
+    except Exception:  # unresolvable annotations: validate presence only
+        hints = {}
+    fields: dict[str, Any] = {}
+    params = list(inspect.signature(func).parameters.values())
+    if isinstance(component, type):
+        params = params[1:]  # self
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in skip:
+            continue
+        annotation = hints.get(param.name, Any)
+        default = ... if param.default is param.empty else param.default
+        if param.name in optional and default is ...:
+            annotation, default = Optional[annotation], None
+        fields[param.name] = (annotation, default)
+    name = (title or getattr(component, "__name__", "component")).replace(".", "_") + "_config"
+    return create_model(name, __config__=ConfigDict(extra="forbid", arbitrary_types_allowed=True,
+                                                    title=title or None), **fields)
+
+
+#: The registry of this process, filled from the installed plugins on first use.
+registry = Registry()

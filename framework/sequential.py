@@ -1,0 +1,184 @@
+"""Sequential: layers applied one after another."""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from framework.layer import Layer
+from framework.parameter import Parameter
+
+
+class Sequential(Layer):
+    """Chains layers: Y = layers[n-1](... layers[1](layers[0](X))).
+
+    Backward runs the chain in reverse, each layer's dX becoming the previous
+    layer's dY, and fills every parameter's ``grad``.
+
+    Args:
+        layers: an iterable of :class:`Layer`; they are named "0", "1", ...
+
+    Shape:
+        X: (in_features of layers[0], m); Y: (out_features of the last layer, m).
+
+    The model's own output and dX are fresh arrays the caller may keep. The
+    hidden layers' outputs and gradients, which only the chain consumes, live
+    in buffers reused by the next training step of the same batch shape.
+
+    Example:
+        >>> model = Sequential([Linear(10, 32), Sigmoid(), Linear(32, 1)])
+        >>> model[0].W.shape
+        (32, 10)
+        >>> model.summary(10)  # doctest: +SKIP
+    """
+
+    def __init__(self, layers: Iterable[Layer] = ()):
+        super().__init__()
+        self._layers: list[Layer] = []
+        for layer in layers:
+            self._check_layer(layer, position=len(self._layers))
+            self._layers.append(layer)
+        self._rewire()
+
+    # -- container protocol ----------------------------------------------------
+    @staticmethod
+    def _check_layer(layer, position: int) -> None:
+        if not isinstance(layer, Layer):
+            hint = " (did you pass the class instead of an instance? add ())" if (
+                isinstance(layer, type) and issubclass(layer, Layer)
+            ) else ""
+            raise TypeError(
+                f"Sequential accepts only Layer instances; item {position} is not one{hint}. "
+                f"Received: {layer!r} of type {type(layer).__name__}"
+            )
+
+    def append(self, layer: Layer) -> "Sequential":
+        self._check_layer(layer, position=len(self._layers))
+        self._layers.append(layer)
+        self._rewire()
+        return self
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self._layers)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return Sequential(self._layers[index])
+        return self._layers[index]
+
+    @property
+    def layers(self) -> list[Layer]:
+        return list(self._layers)
+
+    @property
+    def in_features(self) -> int | None:  # type: ignore[override]
+        return self._layers[0].in_features if self._layers else None
+
+    def _rewire(self) -> None:
+        """Tell each child which of its outputs only this chain consumes."""
+        n = len(self._layers)
+        for i, layer in enumerate(self._layers):
+            layer._set_buffer_reuse(
+                forward_output=self._reuse_forward_output if i == n - 1 else True,
+                backward_output=self._reuse_backward_output if i == 0 else True,
+            )
+
+    def _set_buffer_reuse(self, forward_output: bool, backward_output: bool) -> None:
+        super()._set_buffer_reuse(forward_output, backward_output)
+        self._rewire()
+
+    # -- parameters --------------------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for i, layer in enumerate(self._layers):
+            yield from layer.named_parameters(prefix=f"{prefix}{i}.")
+
+    @property
+    def dtype(self) -> np.dtype | None:
+        for param in self.parameters():
+            return param.dtype
+        return None
+
+    def to(self, dtype) -> "Sequential":
+        for layer in self._layers:
+            layer.to(dtype)
+        self.release()
+        return self
+
+    def release(self) -> None:
+        super().release()
+        for layer in self._layers:
+            layer.release()
+
+    @property
+    def has_cache(self) -> bool:
+        return any(layer.has_cache for layer in self._layers)
+
+    # -- forward / backward -----------------------------------------------------
+    def check_input(self, X: np.ndarray) -> None:
+        if not self._layers:
+            raise ValueError("Sequential is empty: append a layer before calling it")
+        # Each child checks its own input, which names the layer that fails.
+
+    def forward_pass(self, X, training):
+        for layer in self._layers:
+            X = layer.forward(X, training)
+        return X, True
+
+    def backward_pass(self, dY, cache):
+        layers = self._layers
+        for layer in layers[:0:-1]:
+            dY = layer.backward(dY)
+        return layers[0].backward(dY, input_grad=self.needs_input_grad)
+
+    def output_features(self, in_features: int) -> int:
+        for layer in self._layers:
+            in_features = layer.output_features(in_features)
+        return in_features
+
+    # -- description -------------------------------------------------------------
+    def __repr__(self) -> str:
+        if not self._layers:
+            return "Sequential()"
+        lines = [f"  ({i}): {layer!r}".replace("\n", "\n  ") for i, layer in enumerate(self._layers)]
+        return "Sequential(\n" + "\n".join(lines) + "\n)"
+
+    def summary(self, in_features: int | None = None, *, print_fn=print) -> str:
+        """A table of layers with the shapes that flow forward and backward.
+
+        For each layer: its output shape, parameter count, the shape of every
+        parameter gradient (always that parameter's shape) and of dL/dX
+        (always the input's shape), with m the batch size. The table is
+        printed with ``print_fn`` (pass ``None`` to only return it).
+        """
+        features = self.in_features if in_features is None else in_features
+        if features is None:
+            raise ValueError(
+                "Sequential.summary() needs in_features: the first layer does not fix the "
+                "number of input rows. Call summary(in_features=...)."
+            )
+        rows = [("#", "layer", "input", "output", "params", "gradients (dL/dparam)", "dL/dX")]
+        total = 0
+        probe = np.zeros((features, 1), dtype=self.dtype or np.float64)
+        for i, layer in enumerate(self._layers):
+            probe = layer.forward(probe, training=False)  # real shapes, plugins included
+            out = probe.shape[0]
+            count = layer.num_parameters()
+            total += count
+            grads = ", ".join(f"d{n} {p.shape}" for n, p in layer.named_parameters()) or "-"
+            rows.append((str(i), repr(layer).replace("\n", " "), f"({features}, m)",
+                         f"({out}, m)", f"{count:,}", grads, f"({features}, m)"))
+            features = out
+        widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [fmt.format(*rows[0]), "  ".join("-" * w for w in widths)]
+        lines += [fmt.format(*r) for r in rows[1:]]
+        lines.append(f"Total parameters: {total:,}   (m: examples per batch; every gradient "
+                     f"has the shape of what it differentiates)")
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text

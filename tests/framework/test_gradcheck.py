@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from framework import GradcheckError, Layer, Sequential, gradcheck
+from plugins.activations import Sigmoid
+from plugins.layers import Linear
+from plugins.losses import MSELoss
+
+
+class SeedSigmoidDerivative(Layer):
+    """The notes' garbled sigmoid derivative, e^-x / (s (1 - s)): gradcheck must catch it."""
+
+    def forward_pass(self, X, training):
+        A = 1 / (1 + np.exp(-X))
+        return A, (X, A)
+
+    def backward_pass(self, dY, cache):
+        X, A = cache
+        return dY * np.exp(-X) / (A * (1 - A))
+
+
+class WrongBiasGradient(Linear):
+    def backward_pass(self, dY, X):
+        dX = super().backward_pass(dY, X)
+        self.b.grad[...] = dY.mean(axis=1, keepdims=True)  # mean instead of sum
+        return dX
+
+
+def test_catches_the_seed_sigmoid_derivative(rng):
+    with pytest.raises(GradcheckError, match=r"gradients of input disagree"):
+        gradcheck(SeedSigmoidDerivative(), rng.standard_normal((3, 4)))
+
+
+def test_names_the_failing_parameter_and_reports_the_rest(rng):
+    model = Sequential([WrongBiasGradient(3, 2, seed=0), Sigmoid()])
+    report = gradcheck(model, rng.standard_normal((3, 5)), raise_on_failure=False)
+    assert report.failures == ["0.b"]
+    assert report.errors["0.W"] < 1e-8 and report.errors["0.b"] > 0.1
+    assert "0.b" in str(report) and "FAILED" in str(report)
+    with pytest.raises(GradcheckError, match=r"gradients of 0\.b disagree"):
+        gradcheck(model, rng.standard_normal((3, 5)))
+
+
+def test_float32_layers_are_checked_in_float64_without_touching_the_original(rng):
+    layer = Linear(3, 2, seed=0, dtype="float32")
+    W0 = layer.W.data.copy()
+    report = gradcheck(layer, rng.standard_normal((3, 4)))
+    assert report.worst < 1e-8
+    assert layer.W.dtype == np.float32
+    np.testing.assert_array_equal(layer.W.data, W0)
+
+
+def test_model_with_loss(rng):
+    model = Sequential([Linear(3, 4, seed=0), Sigmoid(), Linear(4, 1, seed=1)])
+    report = gradcheck(model, rng.standard_normal((3, 5)), rng.standard_normal((1, 5)), loss=MSELoss())
+    assert set(report.errors) == {"0.W", "0.b", "2.W", "2.b", "input"} and report.ok
+
+
+def test_rejects_other_objects():
+    with pytest.raises(TypeError, match="checks a Layer or a Loss. Received: str"):
+        gradcheck("linear", np.ones((2, 2)))

@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+
+from framework import Parameter
+from plugins.optimizers import SGD, Adam
+
+
+def make_params(rng):
+    params = [Parameter(rng.standard_normal((3, 2)), "W"), Parameter(rng.standard_normal((3, 1)), "b")]
+    return params
+
+
+def test_sgd_step_is_p_minus_lr_g(rng):
+    params = make_params(rng)
+    start = [p.data.copy() for p in params]
+    for p in params:
+        p.grad[...] = rng.standard_normal(p.shape)
+    SGD(params, lr=0.1).step()
+    for p, p0 in zip(params, start):
+        np.testing.assert_allclose(p.data, p0 - 0.1 * p.grad, rtol=1e-14)
+
+
+def test_momentum_follows_pytorch_and_equals_the_course_form(rng):
+    grads = [rng.standard_normal((3, 2)) for _ in range(5)]
+    p = Parameter(np.zeros((3, 2)), "W")
+    opt = SGD([p], lr=0.1, momentum=0.9)
+    v, expected = np.zeros((3, 2)), np.zeros((3, 2))
+    # The course form: v <- beta v + (1 - beta) g, p <- p - alpha v, with alpha = lr / (1 - beta).
+    v_course, course = np.zeros((3, 2)), np.zeros((3, 2))
+    for g in grads:
+        p.grad[...] = g
+        opt.step()
+        v = 0.9 * v + g
+        expected = expected - 0.1 * v
+        v_course = 0.9 * v_course + 0.1 * g
+        course = course - (0.1 / 0.1) * v_course
+    np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(p.data, course, rtol=1e-12)
+
+
+def test_weight_decay_adds_l2_gradient(rng):
+    p = Parameter(np.ones((2, 2)), "W")
+    SGD([p], lr=0.5, weight_decay=0.1).step()  # grad is zero: only decay acts
+    np.testing.assert_allclose(p.data, np.full((2, 2), 1 - 0.5 * 0.1))
+
+
+def test_adam_matches_the_paper_formula(rng):
+    p = Parameter(rng.standard_normal((2, 3)), "W")
+    p0 = p.data.copy()
+    opt = Adam([p], lr=0.01)
+    m = v = np.zeros((2, 3))
+    expected = p0
+    for t in range(1, 4):
+        g = rng.standard_normal((2, 3))
+        p.grad[...] = g
+        opt.step()
+        m = 0.9 * m + 0.1 * g
+        v = 0.999 * v + 0.001 * g * g
+        expected = expected - 0.01 * (m / (1 - 0.9 ** t)) / (np.sqrt(v / (1 - 0.999 ** t)) + 1e-8)
+    np.testing.assert_allclose(p.data, expected, rtol=1e-10)
+
+
+def test_zero_grad(rng):
+    params = make_params(rng)
+    for p in params:
+        p.grad[...] = 1.0
+    SGD(params, lr=0.1).zero_grad()
+    assert all(not p.grad.any() for p in params)
+
+
+@pytest.mark.parametrize("cls,kwargs", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01))])
+def test_state_dict_round_trip_continues_identically(cls, kwargs, rng):
+    grads = [[rng.standard_normal(s) for s in ((3, 2), (3, 1))] for _ in range(6)]
+    a, b = make_params(np.random.default_rng(0)), make_params(np.random.default_rng(0))
+    opt_a = cls(a, **kwargs)
+    for g in grads[:3]:
+        for p, gi in zip(a, g):
+            p.grad[...] = gi
+        opt_a.step()
+    saved = opt_a.state_dict()
+    for pb, pa in zip(b, a):
+        pb.data[...] = pa.data
+    opt_b = cls(b, **kwargs)
+    opt_b.load_state_dict(saved)
+    for g in grads[3:]:
+        for params, opt in ((a, opt_a), (b, opt_b)):
+            for p, gi in zip(params, g):
+                p.grad[...] = gi
+            opt.step()
+    for pa, pb in zip(a, b):
+        np.testing.assert_array_equal(pa.data, pb.data)
+    assert "_tmp" not in saved["state"][0]
+
+
+def test_load_state_dict_rejects_mismatches(rng):
+    opt = SGD(make_params(rng), lr=0.1, momentum=0.5)
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match="holds 1 parameters, this optimizer has 2"):
+        opt.load_state_dict({**sd, "state": sd["state"][:1]})
+    bad = [dict(s) for s in sd["state"]]
+    bad[0]["velocity"] = np.zeros((9, 9))
+    with pytest.raises(ValueError, match=r"state 'velocity' of parameter 0 \(W\) has shape \(9, 9\), expected \(3, 2\)"):
+        opt.load_state_dict({**sd, "state": bad})
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(lr=0), r"SGD: expected `lr` to be a finite number > 0. Received: lr=0.0"),
+    (dict(lr=float("nan")), r"Received: lr=nan"),
+    (dict(lr=0.1, momentum=1.0), r"`momentum` to be a finite number >= 0 and < 1. Received: momentum=1.0"),
+    (dict(lr="fast"), r"Received: lr='fast'"),
+])
+def test_bad_hyperparameters(kwargs, message, rng):
+    with pytest.raises((ValueError, TypeError), match=message):
+        SGD(make_params(rng), **kwargs)
+
+
+def test_rejects_non_parameters():
+    with pytest.raises(TypeError, match="item 0 is ndarray"):
+        SGD([np.zeros(3)], lr=0.1)
