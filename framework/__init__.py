@@ -6,6 +6,8 @@ of what it differentiates.
 """
 
 from framework.callback import Callback
+from framework.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from framework.data import Dataset
 from framework.errors import (BackwardError, CheckpointError, ConfigError, DataError, DTypeError,
                               GradcheckError, MinidlError, PluginError, RegistryError, ShapeError,
                               TrainingError)
@@ -17,12 +19,17 @@ from framework.optimizer import Optimizer
 from framework.parameter import Parameter
 from framework.registry import registry
 from framework.sequential import Sequential
+from framework.trainer import History, Trainer, TrainingInterrupted
+from framework.experiment import Experiment, build_model, load_experiment
+from framework.runner import RunResult, run_experiment
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackwardError", "Callback", "CheckpointError", "ConfigError", "DataError", "DTypeError",
-    "GradcheckError", "GradcheckReport", "Layer", "Loss", "MinidlError", "Optimizer",
-    "Parameter", "PluginError", "RegistryError", "Sequential", "ShapeError", "TrainingError",
-    "gradcheck", "hookimpl", "hookspec", "registry",
+    "BackwardError", "Callback", "Checkpoint", "CheckpointError", "ConfigError", "DataError",
+    "Dataset", "DTypeError", "Experiment", "GradcheckError", "GradcheckReport", "History", "Layer",
+    "Loss", "MinidlError", "Optimizer", "Parameter", "PluginError", "RegistryError", "RunResult",
+    "Sequential", "ShapeError", "Trainer", "TrainingError", "TrainingInterrupted", "build_model",
+    "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "registry",
+    "run_experiment", "save_checkpoint",
 ]

@@ -18,7 +18,12 @@ class Callback:
     A callback with state that must survive a resume (a best score, a wait
     counter) returns it from ``state_dict()`` as JSON-friendly values and
     takes it back in ``load_state_dict()``.
+
+    Callbacks run in ascending ``order`` (stable); checkpointing uses 100 so
+    that it saves every other callback's state as of the same epoch.
     """
+
+    order: int = 0
 
     def on_train_begin(self, trainer, logs: dict[str, Any]) -> None: ...
 

@@ -65,6 +65,10 @@ class Loss:
         self._cache = NO_CACHE
         return self.backward_pass(cache)
 
+    def release(self) -> None:
+        """Drop the cache of the last forward (no backward will follow)."""
+        self._cache = NO_CACHE
+
     def extra_repr(self) -> str:
         return ""
 

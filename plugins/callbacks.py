@@ -1,0 +1,266 @@
+"""Built-in Trainer callbacks.
+
+* ``early_stopping`` (EarlyStopping): stop when a monitored value stops
+  improving, optionally restoring the best weights.
+* ``checkpoint`` (ModelCheckpoint): atomic checkpoints every N epochs (and/or
+  batches), keeping the last few; also what Ctrl-C saves through.
+* ``metrics_logger`` (MetricsLogger): one row per epoch to CSV or JSON lines.
+* ``lr_scheduler`` (LearningRateScheduler): set the learning rate per epoch
+  from a registered schedule.
+
+Paths are relative to the working directory in Python, and to the run
+directory when the callback comes from an experiment run by ``minidl run``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from framework.callback import Callback
+from framework.checkpoint import checkpoint_name, save_checkpoint
+from framework.errors import TrainingError
+from framework.hookspecs import hookimpl
+from framework.types import NonNegativeFloat, PositiveInt
+
+
+class RunDirMixin:
+    """Resolves a relative path attribute against a run directory."""
+
+    path_attribute = "path"
+
+    def set_run_dir(self, run_dir: Path) -> None:
+        value = Path(getattr(self, self.path_attribute))
+        if not value.is_absolute():
+            setattr(self, self.path_attribute, Path(run_dir) / value)
+
+
+class EarlyStopping(Callback):
+    """Stop training when ``monitor`` has not improved for ``patience`` epochs.
+
+    Args:
+        monitor: a key of the epoch logs ("val_loss", "loss", "val_r2", ...).
+        patience: epochs without improvement before stopping.
+        min_delta: the smallest change that counts as an improvement.
+        mode: "min", "max", or "auto" (max for accuracy and r2, else min).
+        restore_best_weights: at the end, put back the parameters of the best epoch.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: PositiveInt = 5, min_delta: NonNegativeFloat = 0.0,
+                 mode: Literal["min", "max", "auto"] = "auto", restore_best_weights: bool = True):
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        if mode == "auto":
+            mode = "max" if monitor.split("_")[-1] in ("accuracy", "r2") else "min"
+        self.mode = mode
+        self.restore_best_weights = restore_best_weights
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs:
+            raise TrainingError(f"EarlyStopping monitors {self.monitor!r}, which the epoch logs do not have; "
+                                f"they have: {', '.join(logs)} (val_* keys need validation data)")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+            if self.restore_best_weights:
+                self.best_weights = {n: p.data.copy() for n, p in trainer.model.named_parameters()}
+        else:
+            self.wait += 1
+            if self.wait >= self.patience:
+                trainer.stop_training = True
+                self.stopped_epoch = epoch + 1
+
+    def on_train_end(self, trainer, logs):
+        if self.restore_best_weights and self.best_weights is not None:
+            for name, param in trainer.model.named_parameters():
+                param.data[...] = self.best_weights[name]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                "best_weights": None if self.best_weights is None else
+                {n: {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.ravel().tolist()}
+                 for n, a in self.best_weights.items()}}
+
+    def load_state_dict(self, state):
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        weights = state.get("best_weights")
+        self.best_weights = None if weights is None else {
+            n: np.array(w["values"], dtype=w["dtype"]).reshape(w["shape"]) for n, w in weights.items()}
+
+    def __repr__(self):
+        return f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, mode={self.mode!r})"
+
+
+class ModelCheckpoint(RunDirMixin, Callback):
+    """Save checkpoints atomically; the newest ``keep_last`` are kept.
+
+    Args:
+        directory: where ``checkpoint-eEEEEE-bBBBBBB.npz`` files go.
+        every_epochs: save after every N epochs (0: never at epoch ends).
+        every_batches: also save every N batches within an epoch (0: never).
+        keep_last: how many of this callback's checkpoints to keep (older
+            ones it wrote are deleted; files it did not write are never touched).
+
+    On Ctrl-C the Trainer saves through this callback, so an interrupted
+    run can be resumed exactly.
+    """
+
+    path_attribute = "directory"
+    order = 100  # after every other callback, so their state is saved up to date
+
+    def __init__(self, directory: str = "checkpoints", every_epochs: int = 1, every_batches: int = 0,
+                 keep_last: PositiveInt = 3):
+        if every_epochs < 0 or every_batches < 0:
+            raise ValueError(f"ModelCheckpoint: every_epochs and every_batches must be >= 0. "
+                             f"Received: every_epochs={every_epochs}, every_batches={every_batches}")
+        self.directory = Path(directory)
+        self.every_epochs, self.every_batches, self.keep_last = every_epochs, every_batches, keep_last
+        self.spec: dict | None = None  # the experiment, stored in each checkpoint when known
+        self.written: list[str] = []
+
+    def save_now(self, trainer) -> Path:
+        path = self.directory / checkpoint_name(trainer.epoch, trainer.batch)
+        self.written = [p for p in self.written if p != str(path)] + [str(path)]
+        save_checkpoint(path, trainer.model, trainer.optimizer, trainer=trainer.state_dict(), spec=self.spec)
+        while len(self.written) > self.keep_last:
+            old = Path(self.written.pop(0))
+            if old.exists():
+                old.unlink()
+        return path
+
+    def on_batch_end(self, trainer, batch, logs):
+        if self.every_batches and trainer.batch % self.every_batches == 0:
+            self.save_now(trainer)
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.every_epochs and (epoch + 1) % self.every_epochs == 0:
+            self.save_now(trainer)
+
+    def state_dict(self):
+        return {"written": list(self.written)}
+
+    def load_state_dict(self, state):
+        self.written = list(state.get("written", []))
+
+    def __repr__(self):
+        return f"ModelCheckpoint(directory='{self.directory}', every_epochs={self.every_epochs}, keep_last={self.keep_last})"
+
+
+class MetricsLogger(RunDirMixin, Callback):
+    """Append one row per epoch (epoch number and every log value) to a file.
+
+    Args:
+        path: a ``.csv`` file, or ``.jsonl`` for JSON lines.
+        format: "csv", "jsonl", or "auto" (from the suffix).
+        overwrite: allow replacing an existing file when training starts
+            from scratch (a resumed run always appends).
+    """
+
+    def __init__(self, path: str = "metrics.csv", format: Literal["auto", "csv", "jsonl"] = "auto",
+                 overwrite: bool = False):
+        self.path = Path(path)
+        self.format = format
+        self.overwrite = overwrite
+        self._fields: list[str] | None = None
+
+    def _format(self) -> str:
+        if self.format != "auto":
+            return self.format
+        return "jsonl" if self.path.suffix in (".jsonl", ".json", ".ndjson") else "csv"
+
+    def on_train_begin(self, trainer, logs):
+        if trainer.epoch == 0 and trainer.batch == 0:
+            if self.path.exists() and not self.overwrite:
+                raise TrainingError(f"MetricsLogger: {self.path} already exists; pass overwrite=True or "
+                                    f"choose another path (nothing was written)")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("")
+            self._fields = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        row = {"epoch": epoch + 1, **logs}
+        with self.path.open("a", newline="") as fh:
+            if self._format() == "jsonl":
+                fh.write(json.dumps(row) + "\n")
+                return
+            if self._fields is None:
+                self._fields = list(row)
+                if self.path.stat().st_size == 0:
+                    csv.writer(fh).writerow(self._fields)
+            csv.writer(fh).writerow([repr(row.get(k, "")) if isinstance(row.get(k), float) else row.get(k, "")
+                                     for k in self._fields])
+
+    def state_dict(self):
+        return {"fields": self._fields}
+
+    def load_state_dict(self, state):
+        self._fields = state.get("fields")
+
+    def __repr__(self):
+        return f"MetricsLogger(path='{self.path}')"
+
+
+class LearningRateScheduler(Callback):
+    """Set ``optimizer.lr = schedule(epoch, base_lr)`` before each epoch.
+
+    Args:
+        schedule: a registered schedule and its arguments, e.g.
+            ``{"type": "step", "step_size": 10, "gamma": 0.5}`` (or just its name).
+        base_lr: defaults to the optimizer's learning rate when training starts.
+    """
+
+    def __init__(self, schedule: dict[str, Any] | str, base_lr: float | None = None):
+        from framework.registry import registry
+
+        spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
+        if "type" not in spec:
+            raise ValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "
+                             f"{', '.join(registry.names('schedules'))}). Received: {schedule!r}")
+        name = spec.pop("type")
+        self.schedule_spec = {"type": name, **spec}
+        self.schedule = registry.build("schedules", name, spec, path="schedule")
+        if base_lr is not None and not (math.isfinite(base_lr) and base_lr > 0):
+            raise ValueError(f"LearningRateScheduler: base_lr must be a finite number > 0. Received: {base_lr!r}")
+        self.base_lr = base_lr
+
+    def on_train_begin(self, trainer, logs):
+        if self.base_lr is None:
+            self.base_lr = trainer.optimizer.lr
+
+    def on_epoch_begin(self, trainer, epoch, logs):
+        lr = float(self.schedule(epoch, self.base_lr))
+        if not (math.isfinite(lr) and lr > 0):
+            raise TrainingError(f"LearningRateScheduler: schedule {self.schedule_spec} gave lr={lr} "
+                                f"for epoch {epoch + 1}; it must be finite and > 0")
+        trainer.optimizer.lr = lr
+
+    def state_dict(self):
+        return {"base_lr": self.base_lr}
+
+    def load_state_dict(self, state):
+        self.base_lr = state["base_lr"]
+
+    def __repr__(self):
+        return f"LearningRateScheduler(schedule={self.schedule_spec})"
+
+
+@hookimpl
+def minidl_callbacks():
+    return {"early_stopping": EarlyStopping, "checkpoint": ModelCheckpoint,
+            "metrics_logger": MetricsLogger, "lr_scheduler": LearningRateScheduler}

@@ -1,0 +1,177 @@
+"""The ``minidl`` command (also ``python -m framework``).
+
+    minidl run EXPERIMENT [--set key=value ...] [--resume RUN_DIR] [--runs-dir DIR] [--quiet]
+    minidl validate EXPERIMENT [--set key=value ...]
+    minidl summary EXPERIMENT          the model's table of shapes, forward and backward
+    minidl schema [--output FILE]      JSON Schema of the experiment format
+    minidl plugins                     installed plugins and what each registers
+    minidl check-plugins [NAME ...]    run the conformance kit over registered layers
+
+Errors print one clear message and exit non-zero; ``--traceback`` (or
+MINIDL_TRACEBACK=1) shows the Python traceback too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from framework.errors import ConfigError, MinidlError
+
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="minidl", description="minidl: deep learning on numpy, explicitly.")
+    parser.add_argument("--traceback", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="train an experiment and write a run directory")
+    run.add_argument("experiment", type=Path, help="a .toml or .json experiment file")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a field, e.g. --set trainer.epochs=5 (repeatable)")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where new run directories go (default: runs)")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    validate = sub.add_parser("validate", help="check an experiment file without running it")
+    validate.add_argument("experiment", type=Path)
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    summary = sub.add_parser("summary", help="print the model's layers and shapes")
+    summary.add_argument("experiment", type=Path)
+    summary.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of experiment files")
+    schema.add_argument("--output", type=Path, help="write to a file instead of stdout")
+
+    sub.add_parser("plugins", help="list plugins and the components they register")
+
+    check = sub.add_parser("check-plugins", help="run the conformance kit over registered layers")
+    check.add_argument("names", nargs="*", help="layer names (default: all)")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from framework.experiment import load_experiment
+    from framework.runner import new_run_dir, run_experiment
+    from framework.trainer import TrainingInterrupted
+
+    experiment = load_experiment(args.experiment, args.overrides)
+    run_dir = None if args.resume else new_run_dir(experiment, args.runs_dir)
+    try:
+        result = run_experiment(experiment, run_dir=run_dir, resume=args.resume,
+                                progress=False if args.quiet else None)
+    except TrainingInterrupted as exc:
+        where = args.resume or run_dir
+        print(f"minidl: {exc}", file=sys.stderr)
+        if exc.checkpoint is not None:
+            print(f"minidl: resume with: minidl run {args.experiment} --resume {where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    final = result.summary["final"]
+    print(f"{experiment.name}: {result.trainer.epoch} epochs, "
+          + ", ".join(f"{k} {v:.6g}" for k, v in final.items() if k != "lr"))
+    for key, t in result.summary["targets"].items():
+        bound = " and ".join(s for s in (f">= {t['min']}" if t["min"] is not None else "",
+                                         f"<= {t['max']}" if t["max"] is not None else "") if s)
+        status = "met" if t["met"] else "NOT met"
+        print(f"target {key} {bound}: {t['value']:.6g} ({status})" if t["value"] is not None
+              else f"target {key}: not in the logs (NOT met)")
+    print(f"run directory: {result.run_dir}")
+    return 0 if result.targets_met else EXIT_ERROR
+
+
+def cmd_validate(args) -> int:
+    from framework.experiment import build_model, load_experiment, prepare_data
+
+    experiment = load_experiment(args.experiment, args.overrides)
+    train, _, _ = prepare_data(experiment)
+    model = build_model(experiment, in_features=train.n_features)
+    print(f"{args.experiment}: valid ({len(model)} layers, {model.num_parameters():,} parameters, "
+          f"{train.n_examples} training examples of {train.n_features} features)")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from framework.experiment import build_model, load_experiment, prepare_data
+
+    experiment = load_experiment(args.experiment, args.overrides)
+    train, _, _ = prepare_data(experiment)
+    build_model(experiment, in_features=train.n_features).summary(train.n_features)
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from framework.experiment import Experiment
+
+    text = json.dumps(Experiment.model_json_schema(), indent=2) + "\n"
+    if args.output:
+        from framework.config_files import atomic_write_text
+
+        atomic_write_text(args.output, text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_plugins(args) -> int:
+    from framework.registry import registry
+
+    plugins = registry.plugins()
+    dists = sorted({f"{p.distribution}-{p.version}" for p in plugins if p.distribution})
+    print(f"plugins: {', '.join(dists) or '(none)'}")
+    for p in plugins:
+        origin = f"{p.distribution} {p.version}" if p.distribution else "in-process"
+        if p.error:
+            print(f"  {p.name} ({origin}): FAILED TO LOAD: {p.error}")
+            continue
+        provided = "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in p.provides.items())
+        print(f"  {p.name} ({origin}): {provided or 'nothing'}")
+    return 0
+
+
+def cmd_check_plugins(args) -> int:
+    from framework.registry import registry
+    from framework.testing import check_registered_layer
+
+    names = args.names or registry.names("layers")
+    failed = 0
+    for name in names:
+        report = check_registered_layer(name)
+        print(report.render())
+        failed += not report.ok
+    print(f"{len(names) - failed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+COMMANDS = {"run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
+            "plugins": cmd_plugins, "check-plugins": cmd_check_plugins}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    show_tb = args.traceback or os.environ.get("MINIDL_TRACEBACK", "") not in ("", "0")
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        if show_tb:
+            traceback.print_exc()
+        print(f"minidl: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (MinidlError, OSError) as exc:
+        if show_tb:
+            traceback.print_exc()
+        print(f"minidl: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("minidl: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

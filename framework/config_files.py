@@ -1,0 +1,193 @@
+"""Reading and writing experiment files (TOML and JSON) with precise errors.
+
+Syntax errors name the file, line and column; duplicate keys in JSON (which
+Python's json module would silently collapse to the last one) are rejected.
+Writes are atomic (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from framework.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SUFFIXES = (".toml", ".json")
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs):
+    seen = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def _line_of_second(text: str, key: str) -> int | None:
+    hits = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    return text.count("\n", 0, hits[1]) + 1 if len(hits) > 1 else None
+
+
+def read_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Parse a .toml or .json experiment file into a dict."""
+    path = Path(path)
+    if path.suffix not in SUFFIXES:
+        raise ConfigError([("", f"unsupported file type {path.suffix or '(none)'!r}; use .toml or .json")], str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([("", "file not found")], str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([("", f"cannot read the file: {exc}")], str(path)) from None
+    if path.suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([("", f"TOML syntax error: {exc}")], str(path)) from None
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        line = _line_of_second(text, exc.key)
+        where = f" (line {line})" if line else ""
+        raise ConfigError([("", f"duplicate key {exc.key!r}{where}; each key may appear once")], str(path)) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError([("", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+                          str(path)) from None
+    if not isinstance(data, dict):
+        raise ConfigError([("", f"the top level must be an object. Received: {type(data).__name__}")], str(path))
+    return data
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    """Serialise nested dicts/lists to TOML (``None`` values are left out)."""
+    lines, tables, arrays = [], [], []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            tables.append((key, value))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            arrays.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    out = "\n".join(lines)
+    for key, value in tables:
+        name = f"{prefix}{_toml_key(key)}"
+        body = to_toml(value, prefix=name + ".")
+        out += f"\n\n[{name}]\n{body}".rstrip() if body.strip() else f"\n\n[{name}]"
+    for key, items in arrays:
+        name = f"{prefix}{_toml_key(key)}"
+        for item in items:
+            out += f"\n\n[[{name}]]\n" + to_toml(item, prefix=name + ".")
+    return out.strip() + "\n"
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_config(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    path = Path(path)
+    if path.suffix == ".toml":
+        return atomic_write_text(path, to_toml(data))
+    if path.suffix == ".json":
+        return atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    raise ConfigError([("", f"unsupported file type {path.suffix or '(none)'!r}; use .toml or .json")], str(path))
+
+
+def parse_override(assignment: str) -> tuple[list[str | int], Any]:
+    """``"trainer.epochs=5"`` -> (["trainer", "epochs"], 5); values are read as TOML."""
+    if "=" not in assignment:
+        raise ConfigError([("--set", f"expected KEY=VALUE such as trainer.epochs=5. Received: {assignment!r}")])
+    key, raw = assignment.split("=", 1)
+    path: list[str | int] = []
+    for part in key.strip().split("."):
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", part)
+        if not match:
+            raise ConfigError([("--set", f"cannot read the key {key!r}; use dotted names with [i] for list items, "
+                                         f"e.g. model.layers[0].out_features=64")])
+        path.append(match.group(1))
+        path += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: take it as a string
+    return path, value
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    path, value = parse_override(assignment)
+    node: Any = data
+    for i, part in enumerate(path[:-1]):
+        nxt = path[i + 1]
+        if isinstance(part, int):
+            if not isinstance(node, list) or part >= len(node):
+                raise ConfigError([("--set", f"{assignment!r}: there is no item [{part}] here")])
+            node = node[part]
+        else:
+            if part not in node or node[part] is None:
+                node[part] = [] if isinstance(nxt, int) else {}
+            node = node[part]
+    last = path[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last >= len(node):
+            raise ConfigError([("--set", f"{assignment!r}: there is no item [{last}] here")])
+    elif not isinstance(node, dict):
+        raise ConfigError([("--set", f"{assignment!r}: {'.'.join(map(str, path[:-1]))} is not a table")])
+    node[last] = value

@@ -1,0 +1,342 @@
+"""Declarative experiments: the spec, its validation, and building the pieces.
+
+An experiment names its components by registered name (plugins included)
+and gives their arguments; :func:`load_experiment` reads one from TOML or
+JSON, :func:`build_model` assembles the model and :func:`run_experiment`
+trains it. Validation happens before anything runs or any file is written,
+and reports every problem at once with its dotted path.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+
+from framework.config_files import apply_override, read_config, write_config
+from framework.data import Dataset, Standardizer
+from framework.errors import ConfigError, MinidlError, RegistryError
+from framework.registry import join_path, pydantic_problems, registry
+from framework.sequential import Sequential
+from framework.types import PositiveInt
+
+STRICT = ConfigDict(extra="forbid")
+
+
+class Block(BaseModel):
+    """A component: its registered ``type`` and its arguments, e.g.
+    ``{"type": "linear", "out_features": 32}``."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(description="registered name of the component")
+
+    @property
+    def args(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ModelSpec(BaseModel):
+    model_config = STRICT
+    layers: list[Block] = Field(min_length=1, description="layer blocks, applied in order; "
+                                "in_features may be left out where the previous layer or the data fixes it")
+
+
+class DataSpec(BaseModel):
+    model_config = STRICT
+    source: Block = Field(description="a registered data source and its arguments")
+    standardize: bool = Field(False, description="standardise features with the training split's mean and std")
+    validation_split: float = Field(0.0, ge=0.0, lt=1.0, allow_inf_nan=False,
+                                    description="fraction of examples held out for validation")
+    split_seed: int | None = Field(None, description="seed of the split (default: the experiment's seed)")
+
+
+class TrainerSpec(BaseModel):
+    model_config = STRICT
+    epochs: PositiveInt = Field(10, description="passes over the training data")
+    batch_size: PositiveInt = Field(32, description="examples per step")
+    shuffle: bool = Field(True, description="a new permutation each epoch")
+    progress: bool = Field(True, description="tqdm bars (only on a terminal)")
+    metrics: list[str] = Field(default_factory=list, description="registered metric names")
+    callbacks: list[Block] = Field(default_factory=list, description="registered callbacks and their arguments")
+
+
+class Target(BaseModel):
+    model_config = STRICT
+    min: float | None = Field(None, allow_inf_nan=False)
+    max: float | None = Field(None, allow_inf_nan=False)
+
+
+class Experiment(BaseModel):
+    """A complete experiment. Build it in Python, from a dict, or from a file.
+
+    Example (Python)::
+
+        Experiment(
+            model={"layers": [{"type": "linear", "out_features": 16}, {"type": "sigmoid"},
+                              {"type": "linear", "out_features": 1}]},
+            loss={"type": "mse"}, optimizer={"type": "sgd", "lr": 0.1},
+            data={"source": {"type": "synthetic_nonlinear"}},
+        )
+    """
+
+    model_config = STRICT
+    name: str = Field("experiment", description="names the run directory")
+    description: str = ""
+    seed: int = Field(0, description="seeds initialisation, the split and shuffling")
+    dtype: Literal["float32", "float64"] = "float64"
+    model: ModelSpec
+    loss: Block
+    optimizer: Block
+    data: DataSpec | None = Field(None, description="where the data comes from (or pass arrays in Python)")
+    trainer: TrainerSpec = Field(default_factory=TrainerSpec)
+    targets: dict[str, Target] = Field(default_factory=dict,
+                                       description="stated quality: final epoch log -> {min, max}")
+
+    _base_dir: Path | None = PrivateAttr(None)
+    _source: str | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _components_exist(self, info):
+        if not (info.context or {}).get("skip_components"):
+            problems = component_problems(self.model_dump(exclude_none=True))
+            if problems:
+                raise ValueError("\n".join(f"{p}: {m}" for p, m in problems))
+        return self
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> "Experiment":
+        """Validate ``data``, reporting every problem at once (:class:`ConfigError`)."""
+        problems: list[tuple[str, str]] = []
+        experiment = None
+        try:
+            experiment = cls.model_validate(data, context={"skip_components": True})
+        except ValidationError as exc:
+            problems += pydantic_problems(exc, nested_fields=_fields_at)
+        problems += component_problems(data)
+        if problems:
+            raise ConfigError(_unique(problems), source)
+        experiment._source = source
+        return experiment
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the experiment as .toml or .json (atomically)."""
+        return write_config(path, self.to_dict())
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative data paths are resolved: the file's folder, else the working directory."""
+        return self._base_dir or Path.cwd()
+
+
+def _unique(problems):
+    seen, out = set(), []
+    for p in problems:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
+    return out
+
+
+def _fields_at(loc: tuple) -> list[str]:
+    """Field names of the model found at ``loc`` in Experiment (for "did you mean")."""
+    model: Any = Experiment
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        if field is None:
+            return []
+        model = _model_in(field.annotation)
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
+
+
+def _model_in(annotation) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _non_finite(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [(path, f"must be a finite number. Received: {value}")]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, join_path(path, str(k)))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}[{i}]")]
+    return []
+
+
+def _block_problems(kind: str, block: Any, path: str) -> list[tuple[str, str]]:
+    if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+        return []  # structural problem, reported by the schema validation
+    name = block["type"]
+    args = {k: v for k, v in block.items() if k != "type"}
+    problems = _non_finite(args, path)
+    try:
+        registry.entry(kind, name)
+    except RegistryError:
+        return problems + [(f"{path}.type", registry.unknown_name_message(kind, name))]
+    return problems + [(join_path(path, p), m) for p, m in registry.check_args(kind, name, args)
+                       if not any(p == q.split(".")[-1] for q, _ in problems)]
+
+
+def component_problems(data: Any) -> list[tuple[str, str]]:
+    """Unknown component names and invalid component arguments, with their paths."""
+    if not isinstance(data, dict):
+        return []
+    problems = []
+    layers = (data.get("model") or {}).get("layers") if isinstance(data.get("model"), dict) else None
+    if isinstance(layers, list):
+        for i, block in enumerate(layers):
+            problems += _block_problems("layers", block, f"model.layers[{i}]")
+    problems += _block_problems("losses", data.get("loss"), "loss")
+    problems += _block_problems("optimizers", data.get("optimizer"), "optimizer")
+    if isinstance(data.get("data"), dict):
+        problems += _block_problems("datasets", data["data"].get("source"), "data.source")
+    trainer = data.get("trainer")
+    if isinstance(trainer, dict):
+        for i, block in enumerate(trainer.get("callbacks") or []):
+            problems += _block_problems("callbacks", block, f"trainer.callbacks[{i}]")
+        metrics = trainer.get("metrics")
+        if isinstance(metrics, list):
+            for i, name in enumerate(metrics):
+                if isinstance(name, str) and ("metrics", name) not in registry:
+                    problems.append((f"trainer.metrics[{i}]", registry.unknown_name_message("metrics", name)))
+    return problems
+
+
+def load_experiment(path: str | Path, overrides: typing.Iterable[str] = ()) -> Experiment:
+    """Read and validate an experiment file (.toml or .json).
+
+    ``overrides`` are ``"dotted.key=value"`` assignments applied first (the
+    CLI's ``--set``). Relative data paths resolve against the file's folder.
+    """
+    path = Path(path)
+    data = read_config(path)
+    for assignment in overrides:
+        try:
+            apply_override(data, assignment)
+        except ConfigError as exc:
+            raise ConfigError(exc.problems, str(path)) from None
+    experiment = Experiment.from_dict(data, source=str(path))
+    experiment._base_dir = path.resolve().parent
+    return experiment
+
+
+# ----------------------------------------------------------------------------
+# Building
+# ----------------------------------------------------------------------------
+def _accepts(component, name: str) -> bool:
+    import inspect
+
+    func = component.__init__ if isinstance(component, type) else component
+    return name in inspect.signature(func).parameters
+
+
+def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int | None = None,
+                seed: int | None = None, dtype: str | None = None) -> Sequential:
+    """Assemble a :class:`Sequential` from layer blocks.
+
+    ``in_features`` of a block may be left out: it is taken from the data
+    (``in_features=``) for the first layer and from the previous layer's
+    output after that. A layer with an ``init`` argument that is followed
+    by a ReLU gets "he_normal" unless the block sets ``init``; otherwise the
+    layer's own default applies (Glorot for Linear). One
+    ``numpy.random.Generator`` seeded with ``seed`` initialises all layers
+    in order, so the same spec and seed give the same model bit for bit.
+    """
+    if isinstance(spec, Experiment):
+        seed = spec.seed if seed is None else seed
+        dtype = spec.dtype if dtype is None else dtype
+        blocks = spec.model.layers
+    elif isinstance(spec, ModelSpec):
+        blocks = spec.layers
+    else:
+        raw = spec.get("layers") if isinstance(spec, dict) else spec
+        try:
+            blocks = ModelSpec.model_validate({"layers": raw}).layers
+        except ValidationError as exc:
+            raise ConfigError([(f"model.{p}", m) for p, m in pydantic_problems(exc, nested_fields=lambda loc: ["type"])])
+        problems = component_problems({"model": {"layers": raw}})
+        if problems:
+            raise ConfigError(problems)
+    dtype = np.dtype(dtype or "float64")
+    rng = np.random.default_rng(seed)
+    features = in_features
+    layers = []
+    for i, block in enumerate(blocks):
+        path = f"model.layers[{i}]"
+        component = registry.get("layers", block.type, where=f"{path}.type")
+        args = block.args
+        if _accepts(component, "in_features") and "in_features" not in args:
+            if features is None:
+                raise ConfigError([(f"{path}.in_features", "cannot be inferred: give it, or build the model "
+                                                           "with the data (in_features=...)")])
+            args["in_features"] = features
+        following = blocks[i + 1].type if i + 1 < len(blocks) else None
+        if following == "relu" and _accepts(component, "init") and "init" not in args:
+            args["init"] = "he_normal"
+        injected: dict[str, Any] = {}
+        if _accepts(component, "rng") and "seed" not in args:
+            injected["rng"] = rng
+        if _accepts(component, "dtype"):
+            injected["dtype"] = dtype.name
+        layer = registry.build("layers", block.type, args, path=path, **injected)
+        if features is not None:
+            try:
+                features = layer.forward(np.zeros((features, 1), dtype=dtype), training=False).shape[0]
+            except MinidlError as exc:
+                raise ConfigError([(path, f"does not accept the {features} features it receives: {exc}")]) from None
+        layers.append(layer)
+    return Sequential(layers)
+
+
+def build_dataset(experiment: Experiment) -> Dataset:
+    """Load the experiment's data source (relative paths from the experiment file's folder)."""
+    if experiment.data is None:
+        raise ConfigError([("data", "the experiment has no data section; add one, or pass data= in Python")],
+                          experiment._source)
+    source = experiment.data.source
+    args = source.args
+    for key in ("path",):
+        if isinstance(args.get(key), str) and not Path(args[key]).expanduser().is_absolute():
+            args[key] = str(experiment.base_dir / args[key])
+    dataset = registry.build("datasets", source.type, args, path="data.source")
+    if not isinstance(dataset, Dataset):
+        raise ConfigError([("data.source", f"data source {source.type!r} returned {type(dataset).__name__}, "
+                                           f"not a framework.Dataset")], experiment._source)
+    return dataset
+
+
+def prepare_data(experiment: Experiment, data=None) -> tuple[Dataset, Dataset | None, Standardizer | None]:
+    """(train, validation, standardizer) in the experiment's dtype."""
+    if data is None:
+        dataset = build_dataset(experiment)
+    elif isinstance(data, Dataset):
+        dataset = data
+    else:
+        X, y = data
+        dataset = Dataset(X, y, name="arrays")
+    spec = experiment.data or DataSpec(source=Block(type="arrays"))
+    split_seed = experiment.seed if spec.split_seed is None else spec.split_seed
+    train, val = dataset.split(spec.validation_split, seed=split_seed)
+    scaler = None
+    if spec.standardize:
+        scaler = Standardizer.fit(train.X)
+        train = Dataset(scaler.transform(train.X), train.y, name=train.name)
+        if val is not None:
+            val = Dataset(scaler.transform(val.X), val.y, name=val.name)
+    dtype = experiment.dtype
+    return train.astype(dtype), (val.astype(dtype) if val is not None else None), scaler

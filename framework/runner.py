@@ -1,0 +1,136 @@
+"""Running an experiment: data, model, Trainer, and the run directory.
+
+A run directory holds::
+
+    experiment.toml      the resolved spec (overrides applied, defaults filled)
+    metrics.csv          one row per epoch (MetricsLogger)
+    checkpoints/         atomic checkpoints (ModelCheckpoint), for --resume
+    summary.json         final logs, targets met or not, timings
+
+Nothing is written until the spec, the data and the model have all been
+validated and built.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from framework.checkpoint import latest_checkpoint
+from framework.config_files import atomic_write_text
+from framework.errors import CheckpointError, ConfigError
+from framework.experiment import Experiment, build_model, prepare_data
+from framework.layer import Layer
+from framework.registry import registry
+from framework.trainer import History, Trainer
+
+
+@dataclass
+class RunResult:
+    experiment: Experiment
+    model: Layer
+    trainer: Trainer
+    history: History
+    summary: dict[str, Any] = field(default_factory=dict)
+    run_dir: Path | None = None
+
+    @property
+    def targets_met(self) -> bool:
+        return all(t["met"] for t in self.summary.get("targets", {}).values())
+
+
+def new_run_dir(experiment: Experiment, runs_dir: str | Path = "runs") -> Path:
+    """``runs/<name>-<YYYYmmdd-HHMMSS>``, never an existing folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", experiment.name).strip("-") or "experiment"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / f"{safe}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        n += 1
+        path = base.with_name(f"{base.name}-{n}")
+    return path
+
+
+def check_targets(experiment: Experiment, logs: dict[str, float]) -> dict[str, dict[str, Any]]:
+    result = {}
+    for key, target in experiment.targets.items():
+        value = logs.get(key)
+        met = value is not None and (target.min is None or value >= target.min) and (
+            target.max is None or value <= target.max)
+        result[key] = {"value": value, "min": target.min, "max": target.max, "met": bool(met)}
+    return result
+
+
+def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | None = None,
+                   resume: str | Path | None = None, progress: bool | None = None) -> RunResult:
+    """Validate, build and train ``experiment``; return a :class:`RunResult`.
+
+    Args:
+        data: a :class:`Dataset` or an ``(X, y)`` pair (features, m) instead
+            of the experiment's data section.
+        run_dir: write the run directory there (resolved spec, metrics,
+            checkpoints, summary); ``None`` writes nothing.
+        resume: a run directory (or checkpoint file) to continue exactly.
+        progress: override the spec's ``trainer.progress``.
+    """
+    started = time.perf_counter()
+    train, val, scaler = prepare_data(experiment, data)
+    model = build_model(experiment, in_features=train.n_features)
+    out = model.predict(train.X[:, :1]).shape[0]
+    if out != train.n_outputs:
+        raise ConfigError([(f"model.layers[{len(model) - 1}]", f"the model outputs {out} rows but the data has "
+                                                               f"{train.n_outputs} target row(s)")], experiment._source)
+    loss = registry.build("losses", experiment.loss.type, experiment.loss.args, path="loss")
+    optimizer = registry.build("optimizers", experiment.optimizer.type, experiment.optimizer.args,
+                               path="optimizer", params=model.parameters())
+    callbacks = [registry.build("callbacks", b.type, b.args, path=f"trainer.callbacks[{i}]")
+                 for i, b in enumerate(experiment.trainer.callbacks)]
+    checkpoint = None
+    if resume is not None:
+        resume = Path(resume)
+        checkpoint = latest_checkpoint(resume / "checkpoints") if resume.is_dir() else resume
+        if checkpoint is None:
+            raise CheckpointError(f"no checkpoint-*.npz in {resume / 'checkpoints'}; nothing to resume")
+        run_dir = resume if resume.is_dir() else run_dir
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        kinds = {type(cb).__name__ for cb in callbacks}
+        if "MetricsLogger" not in kinds:
+            callbacks.append(registry.build("callbacks", "metrics_logger", {"path": "metrics.csv"}))
+        if "ModelCheckpoint" not in kinds:
+            callbacks.append(registry.build("callbacks", "checkpoint", {"directory": "checkpoints", "keep_last": 2}))
+        for cb in callbacks:
+            if hasattr(cb, "set_run_dir"):
+                cb.set_run_dir(run_dir)
+            if hasattr(cb, "spec"):
+                cb.spec = experiment.to_dict()
+    trainer = Trainer(model, loss, optimizer, epochs=experiment.trainer.epochs,
+                      batch_size=experiment.trainer.batch_size, shuffle=experiment.trainer.shuffle,
+                      seed=experiment.seed, callbacks=callbacks, metrics=experiment.trainer.metrics,
+                      progress=experiment.trainer.progress if progress is None else progress)
+    if run_dir is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        experiment.save(run_dir / "experiment.toml")
+    history = trainer.fit(train.X, train.y, validation_data=(val.X, val.y) if val is not None else None,
+                          resume_from=checkpoint)
+    logs = history.last()
+    summary = {
+        "experiment": experiment.name,
+        "epochs": trainer.epoch,
+        "parameters": model.num_parameters(),
+        "train_examples": train.n_examples,
+        "validation_examples": 0 if val is None else val.n_examples,
+        "final": logs,
+        "targets": check_targets(experiment, logs),
+        "seconds": round(time.perf_counter() - started, 3),
+        "resumed_from": str(checkpoint) if checkpoint else None,
+        "standardization": scaler.state_dict() if scaler else None,
+    }
+    if run_dir is not None:
+        atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return RunResult(experiment, model, trainer, history, summary, run_dir)
