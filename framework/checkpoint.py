@@ -147,7 +147,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as archive:
+        # Open the file ourselves: np.load leaks the handle when the zip is truncated.
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
             data = {k: archive[k] for k in archive.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupted?): {exc}") from exc

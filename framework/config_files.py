@@ -116,11 +116,11 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
     for key, value in tables:
         name = f"{prefix}{_toml_key(key)}"
         body = to_toml(value, prefix=name + ".")
-        out += f"\n\n[{name}]\n{body}".rstrip() if body.strip() else f"\n\n[{name}]"
+        out += f"\n\n[{name}]\n{body}".rstrip()
     for key, items in arrays:
         name = f"{prefix}{_toml_key(key)}"
         for item in items:
-            out += f"\n\n[[{name}]]\n" + to_toml(item, prefix=name + ".")
+            out += f"\n\n[[{name}]]\n" + to_toml(item, prefix=name + ".").rstrip()
     return out.strip() + "\n"
 
 

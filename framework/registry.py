@@ -27,7 +27,7 @@ import pydantic
 from pydantic import ConfigDict, create_model
 
 from framework import hookspecs
-from framework.errors import ConfigError, PluginError, RegistryError
+from framework.errors import ConfigError, MinidlError, PluginError, RegistryError
 from framework.plugin_manager import (PluginRecord, call_hook_per_plugin, load_plugins,
                                       new_plugin_manager, register_plugin)
 
@@ -187,7 +187,7 @@ class Registry:
         prefix = f"{where}: " if where else ""
         message = f"{prefix}can't find {name!r} in registry {kind}."
         if isinstance(name, str):
-            close = difflib.get_close_matches(name.lower(), list(table), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(name.lower(), list(table), n=1, cutoff=0.5)
             if close:
                 message += f" Did you mean {close[0]!r}?"
         message += f" Available names: {', '.join(sorted(table)) or '(none)'}."
@@ -228,6 +228,8 @@ class Registry:
         kwargs = {k: getattr(validated, k) for k in validated.model_fields_set}
         try:
             return component(**injected, **kwargs)
+        except MinidlError:
+            raise  # already says what and where (a missing data file, ...)
         except (ValueError, TypeError) as exc:
             raise ConfigError([(path or name, str(exc))]) from exc
 

@@ -166,6 +166,10 @@ class Trainer:
         model, loss_fn, optimizer, bs = self.model, self.loss, self.optimizer, self.batch_size
         self.stop_training = False
         previous_handler = self._install_interrupt_handler()
+        # Overflow inside a step surfaces as a non-finite loss, which stops
+        # training with one clear error below instead of numpy warnings.
+        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
+        errstate.__enter__()
         epochs_bar = tqdm(total=self.epochs, initial=self.epoch, desc="epochs", unit="epoch",
                           disable=not show, dynamic_ncols=True)
         try:
@@ -225,6 +229,7 @@ class Trainer:
             self._call("on_train_end", self.history.last())
         finally:
             epochs_bar.close()
+            errstate.__exit__(None, None, None)
             self._restore_interrupt_handler(previous_handler)
         return self.history
 

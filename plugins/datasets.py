@@ -145,7 +145,7 @@ def npz_file(path: str, x_key: str = "X", y_key: str = "y",
              layout: Literal["rows", "columns"] = "rows") -> Dataset:
     p = _existing_file(path, "npz")
     try:
-        with np.load(p, allow_pickle=False) as archive:
+        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
             keys = list(archive.keys())
             for key in (x_key, y_key):
                 if key not in keys:

@@ -1,0 +1,84 @@
+import numpy as np
+import pytest
+
+from framework import CheckpointError, Sequential, load_checkpoint, save_checkpoint
+from plugins.activations import Sigmoid
+from plugins.layers import Linear
+from plugins.optimizers import SGD
+
+
+def model(hidden=4):
+    return Sequential([Linear(3, hidden, seed=0), Sigmoid(), Linear(hidden, 1, seed=1)])
+
+
+def test_round_trip_with_optimizer_and_spec(tmp_path):
+    m = model()
+    opt = SGD(m.parameters(), lr=0.1, momentum=0.9)
+    for p in m.parameters():
+        p.grad[...] = 1.0
+    opt.step()
+    path = save_checkpoint(tmp_path / "c.npz", m, opt, trainer={"epoch": 2}, spec={"name": "x"})
+    ckpt = load_checkpoint(path)
+    assert ckpt.trainer == {"epoch": 2} and ckpt.spec == {"name": "x"} and ckpt.meta["format_version"] == 1
+    fresh = model()
+    fresh_opt = SGD(fresh.parameters(), lr=0.5, momentum=0.9)
+    ckpt.apply(fresh, fresh_opt)
+    for a, b in zip(m.parameters(), fresh.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
+    assert fresh_opt.lr == 0.1 and fresh_opt.steps == 1
+    np.testing.assert_array_equal(fresh_opt.state[0]["velocity"], opt.state[0]["velocity"])
+    with np.load(path, allow_pickle=False) as f:  # loadable without pickle
+        assert "meta" in f.files
+
+
+def test_architecture_mismatch_lists_every_problem(tmp_path):
+    path = save_checkpoint(tmp_path / "c.npz", model(4))
+    other = Sequential([Linear(3, 5, seed=0), Sigmoid(), Linear(5, 1, seed=1), Sigmoid(), Linear(1, 1, seed=2)])
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path).apply(other)
+    text = str(info.value)
+    assert "(5 mismatches)" in text and "0.b: checkpoint has shape (4, 1), model has (5, 1)" in text
+    assert "0.W: checkpoint has shape (4, 3), model has (5, 3)" in text
+    assert "2.W: checkpoint has shape (1, 4), model has (1, 5)" in text
+    assert "missing parameter 4.W (1, 1)" in text
+    before = other[0].W.data.copy()
+    np.testing.assert_array_equal(other[0].W.data, before)  # nothing was changed
+
+
+def test_truncated_corrupted_and_foreign_files(tmp_path):
+    path = save_checkpoint(tmp_path / "c.npz", model())
+    data = path.read_bytes()
+    (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"t.npz is not a readable checkpoint \(truncated or corrupted\?\)"):
+        load_checkpoint(tmp_path / "t.npz")
+    np.savez(tmp_path / "other.npz", a=np.ones(3))
+    with pytest.raises(CheckpointError, match="not a minidl checkpoint"):
+        load_checkpoint(tmp_path / "other.npz")
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "none.npz")
+
+
+def test_a_crash_mid_write_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
+    m = model()
+    path = save_checkpoint(tmp_path / "c.npz", m)
+    before = path.read_bytes()
+    for p in m.parameters():
+        p.data += 1
+
+    def crash(fh, **arrays):
+        fh.write(b"half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, m)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]  # no temporary left behind
+
+
+def test_nan_parameters_are_never_saved(tmp_path):
+    m = model()
+    m[0].W.data[0, 0] = np.nan
+    with pytest.raises(CheckpointError, match="parameter 0.W holds NaN or inf"):
+        save_checkpoint(tmp_path / "c.npz", m)
+    assert not (tmp_path / "c.npz").exists()

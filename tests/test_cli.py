@@ -1,0 +1,72 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from framework.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = ROOT / "experiments" / "linear_regression.toml"
+
+
+def test_run_writes_a_run_directory(tmp_path, capsys):
+    code = main(["run", str(EXPERIMENT), "--runs-dir", str(tmp_path), "--set", "trainer.epochs=3", "--quiet"])
+    out = capsys.readouterr().out
+    run_dir = next(tmp_path.iterdir())
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "experiment.toml", "metrics.csv", "summary.json"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 3 and summary["targets"]["r2"]["met"] and code == 0
+    assert "linear_regression: 3 epochs" in out and f"run directory: {run_dir}" in out
+    assert "epochs = 3" in (run_dir / "experiment.toml").read_text()
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 4
+
+
+def test_resume_continues_the_run(tmp_path, capsys):
+    main(["run", str(EXPERIMENT), "--runs-dir", str(tmp_path), "--set", "trainer.epochs=2", "--quiet"])
+    run_dir = next(tmp_path.iterdir())
+    code = main(["run", str(EXPERIMENT), "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet"])
+    assert code == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 4 and "checkpoint-e00002" in summary["resumed_from"]
+    assert len((run_dir / "metrics.csv").read_text().splitlines()) == 5  # header + 4 epochs, appended
+
+
+def test_validate_reports_problems_without_traceback(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(EXPERIMENT.read_text().replace('type = "sgd"', 'type = "sgdd"').replace("epochs = 30", "epochs = 0"))
+    code = main(["validate", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "minidl: error: 2 problems in" in err and "optimizer.type: can't find 'sgdd'" in err
+    assert "trainer.epochs: Input should be greater than 0" in err and "Traceback" not in err
+    assert main(["validate", str(EXPERIMENT)]) == 0
+    assert "valid (1 layers, 11 parameters, 1000 training examples of 10 features)" in capsys.readouterr().out
+
+
+def test_runtime_errors_exit_nonzero_with_one_message(tmp_path, capsys):
+    exp = tmp_path / "e.toml"
+    exp.write_text(EXPERIMENT.read_text().replace('type = "synthetic_linear"', 'type = "csv"\npath = "nope.csv"\ntarget_columns = ["y"]')
+                   .replace("n_samples = 1000\nn_features = 10\nnoise = 0.1\n", ""))
+    assert main(["run", str(exp), "--runs-dir", str(tmp_path / "runs")]) == 1
+    err = capsys.readouterr().err
+    assert "nope.csv: file does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()  # nothing written before the data was valid
+
+
+def test_schema_and_summary(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Experiment" and "trainer" in schema["properties"]
+    assert main(["summary", str(ROOT / "experiments" / "sigmoid_mlp.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "Linear(2 -> 32)" in out and "dW (32, 2), db (32, 1)" in out
+
+
+def test_python_m_framework_and_console_script():
+    done = subprocess.run([sys.executable, "-m", "framework", "validate", str(EXPERIMENT)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "valid" in done.stdout
+    bad = subprocess.run([sys.executable, "-m", "framework", "run", "missing.toml"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing.toml:\n  file not found" in bad.stderr and "Traceback" not in bad.stderr
