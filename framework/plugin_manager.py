@@ -100,12 +100,10 @@ def register_plugin(pm: pluggy.PluginManager, plugin: Any, record: PluginRecord)
                           + _disable_hint(record)) from exc
     # A marked function whose name matches no hookspec (a typo such as
     # "minidl_layer") is otherwise ignored without a word.
-    unknown = [impl for caller in pm.get_hookcallers(plugin) or []
-               if not caller.has_spec() for impl in caller.get_hookimpls()
-               if impl.plugin is plugin]
+    unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec())
     if unknown:
         pm.unregister(plugin)
-        names = sorted({impl.function.__name__ for impl in unknown})
+        names = unknown
         raise PluginError(
             f"{record.source} implements unknown hook(s) {', '.join(names)}; known hooks: "
             f"{', '.join(hookspecs.KINDS)}." + _disable_hint(record))
@@ -160,7 +158,7 @@ def call_hook_per_plugin(pm: pluggy.PluginManager, hook_name: str,
     """Call one registration hook of every plugin separately, to know who gave what."""
     results = []
     caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):  # registration order
+    for impl in caller.get_hookimpls():  # registration order
         record = records[pm.get_name(impl.plugin)]
         try:
             value = impl.function()

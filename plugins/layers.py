@@ -68,6 +68,9 @@ class Linear(Layer):
         (2, 5)
     """
 
+    #: Arguments ``minidl check-plugins`` builds it with (besides in_features).
+    conformance_config = {"out_features": 3}
+
     def __init__(self, in_features: PositiveInt, out_features: PositiveInt, *, bias: bool = True,
                  init: str | Callable = "glorot_uniform", bias_init: str | Callable = "zeros",
                  seed: int | None = None, rng: np.random.Generator | None = None,
