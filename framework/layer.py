@@ -63,6 +63,7 @@ class Layer:
 
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter] = {}
+        self._dtype: np.dtype | None = None  # of the parameters; kept by add_parameter and to()
         self._cache: Any = NO_CACHE
         self._out_shape: tuple[int, ...] | None = None
         self._scratch: dict[str, np.ndarray] = {}
@@ -86,7 +87,11 @@ class Layer:
         if name in self._parameters:
             raise ValueError(f"{type(self).__name__} already has a parameter named {name!r}")
         param = Parameter(data, name=name)
+        if self._dtype is not None and param.dtype != self._dtype:
+            raise DTypeError(f"{type(self).__name__}: parameter {name!r} is {param.dtype} but the layer's "
+                             f"other parameters are {self._dtype}")
         self._parameters[name] = param
+        self._dtype = param.dtype
         return param
 
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -107,9 +112,7 @@ class Layer:
     @property
     def dtype(self) -> np.dtype | None:
         """The dtype of the parameters, or ``None`` for a layer without any."""
-        for param in self._parameters.values():
-            return param.dtype
-        return None
+        return self._dtype
 
     def to(self, dtype) -> "Layer":
         """Convert every parameter to ``dtype`` (float32 or float64); returns self."""
@@ -121,6 +124,8 @@ class Layer:
             )
         for param in self.parameters():
             param.astype(dtype)
+        if self._parameters:
+            self._dtype = dtype
         self.release()
         return self
 
@@ -137,6 +142,17 @@ class Layer:
 
     def check_input(self, X: np.ndarray) -> None:
         """Raise a clear error when X is not a float array of shape (in_features, m)."""
+        # One cheap test on the hot path; the slow path works out what is wrong.
+        try:
+            ok = (X.ndim == 2 and (self.in_features is None or X.shape[0] == self.in_features)
+                  and (X.dtype == self._dtype if self._dtype is not None else X.dtype.kind == "f")
+                  and isinstance(X, np.ndarray))
+        except AttributeError:
+            ok = False
+        if not ok:
+            self._raise_input_error(X)
+
+    def _raise_input_error(self, X) -> None:
         if not isinstance(X, np.ndarray):
             raise TypeError(
                 f"{self!r} expects a numpy array of shape ({self._in_text()}, m). "
@@ -159,13 +175,11 @@ class Layer:
             raise DTypeError(
                 f"{self!r} expects a float32 or float64 input. Received: dtype {X.dtype}"
             )
-        dtype = self.dtype
-        if dtype is not None and X.dtype != dtype:
-            raise DTypeError(
-                f"{self!r} has {dtype} parameters but received a {X.dtype} input; minidl "
-                f"does not cast silently. Convert the input with X.astype('{dtype}') or the "
-                f"model with .to('{X.dtype}')."
-            )
+        raise DTypeError(
+            f"{self!r} has {self._dtype} parameters but received a {X.dtype} input; minidl "
+            f"does not cast silently. Convert the input with X.astype('{self._dtype}') or the "
+            f"model with .to('{X.dtype}')."
+        )
 
     def forward(self, X: np.ndarray, training: bool = True) -> np.ndarray:
         """Y = layer(X). When ``training``, cache what ``backward`` needs."""
@@ -241,6 +255,9 @@ class Layer:
         otherwise, a fresh array the caller may keep.
         """
         if self._reusing:
+            buf = self._scratch.get(name)
+            if buf is not None and buf.shape == shape and buf.dtype == dtype:
+                return buf
             return self.scratch(name, shape, dtype)
         return np.empty(shape, dtype=dtype)
 

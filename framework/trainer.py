@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import signal
 import sys
@@ -176,11 +175,11 @@ class Trainer:
             self._call("on_train_begin", {})
             while self.epoch < self.epochs and not self.stop_training:
                 if self.batch == 0:
-                    self._epoch_rng_state = copy.deepcopy(self.rng.bit_generator.state)
+                    self._epoch_rng_state = self.rng.bit_generator.state  # a fresh dict on each access
                     self._loss_sum, self._seen = 0.0, 0
                     self._call("on_epoch_begin", self.epoch, {})
                 else:  # resumed mid-epoch: replay this epoch's permutation
-                    self.rng.bit_generator.state = copy.deepcopy(self._epoch_rng_state)
+                    self.rng.bit_generator.state = self._epoch_rng_state
                 if self.shuffle:
                     perm = self.rng.permutation(m)
                     np.take(X, perm, axis=1, out=Xs)
