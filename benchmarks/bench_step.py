@@ -190,8 +190,13 @@ def interleaved(steps: dict, repeats: int, budget: float) -> dict:
                    "calls": counts[name]} for name in steps}
 
 
-def memory_profile(make_step, needed_bytes: int, steps: int = 5) -> dict:
-    """minidl's peak traced memory over a few steps, from before the model exists."""
+def memory_profile(make_step, needed_bytes: int, steps: int = 10) -> dict:
+    """minidl's peak traced memory over a few steps, from before the model exists.
+
+    Growth is measured between two points after the buffers exist (after 3
+    steps, then after ``steps`` more), so a one-off allocation is not taken
+    for a leak; steady state means about 0 bytes per step.
+    """
     gc.collect()
     tracemalloc.start()
     try:
@@ -205,7 +210,7 @@ def memory_profile(make_step, needed_bytes: int, steps: int = 5) -> dict:
     finally:
         tracemalloc.stop()
     return {"peak_bytes": peak, "needed_bytes": needed_bytes, "peak_over_needed": peak / needed_bytes,
-            "growth_bytes_per_step": (current - settled) / steps}
+            "peak_minus_needed_bytes": peak - needed_bytes, "growth_bytes_per_step": (current - settled) / steps}
 
 
 def mlp_needed_bytes(F, H, m, itemsize) -> int:
@@ -318,7 +323,7 @@ def fmt_us(seconds):
 
 def render(results) -> str:
     head = ("case", "dtype", "minidl us", "numpy us", "torch us", "mi/np", "mi/torch", "GFLOP/s",
-            "%peak", "faults/step mi|np|torch", "peak mem / needed", "growth B/step")
+            "%peak", "faults/step mi|np|torch", "peak mem / needed (excess)", "growth B/step")
     rows = [head]
     for r in results["steps"]:
         t = r["timing"]
@@ -329,7 +334,7 @@ def render(results) -> str:
                      fmt_us(t["numpy"]["seconds"]), fmt_us(torch_t["seconds"]) if torch_t else "-",
                      f"{r['minidl_over_numpy']:.2f}", f"{r['minidl_over_torch']:.2f}" if torch_t else "-",
                      f"{r['gflops']:.1f}", f"{r['percent_of_gemm_peak']:.0f}%", faults,
-                     f"{mem['peak_over_needed']:.2f}x", f"{mem['growth_bytes_per_step']:.0f}"))
+                     f"{mem['peak_over_needed']:.2f}x ({mem['peak_minus_needed_bytes'] / 1024:+,.0f} KiB)", f"{mem['growth_bytes_per_step']:.0f}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
     lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")

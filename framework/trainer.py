@@ -159,10 +159,14 @@ class Trainer:
             ys = np.empty(y.shape, dtype=y.dtype, order="F")
         else:
             Xs, ys = X, y
+        # The batches are views into Xs/ys, made once: each epoch's gather
+        # refills the same buffers, so the views stay valid.
+        batches = [(Xs[:, lo:lo + self.batch_size], ys[:, lo:lo + self.batch_size],
+                    min(self.batch_size, m - lo)) for lo in range(0, m, self.batch_size)]
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         show = bool(self.progress) and sys.stderr.isatty()
-        model, loss_fn, optimizer, bs = self.model, self.loss, self.optimizer, self.batch_size
+        model, loss_fn, optimizer = self.model, self.loss, self.optimizer
         self.stop_training = False
         previous_handler = self._install_interrupt_handler()
         # Overflow inside a step surfaces as a non-finite loss, which stops
@@ -187,11 +191,9 @@ class Trainer:
                 batch_bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}",
                                  unit="batch", leave=False, disable=not show, dynamic_ncols=True)
                 for b in range(self.batch, n_batches):
-                    lo = b * bs
-                    hi = min(lo + bs, m)
-                    Xb, yb = Xs[:, lo:hi], ys[:, lo:hi]
+                    Xb, yb, n = batches[b]
                     for cb in batch_begin:
-                        cb.on_batch_begin(self, b, {"batch_size": hi - lo})
+                        cb.on_batch_begin(self, b, {"batch_size": n})
                     value = loss_fn.forward(model.forward(Xb, True), yb)
                     if not math.isfinite(value):
                         raise TrainingError(
@@ -200,14 +202,14 @@ class Trainer:
                             f"standardised inputs). Parameters were not saved in this state.")
                     model.backward(loss_fn.backward(), input_grad=False)
                     optimizer.step()
-                    self._loss_sum += value * (hi - lo)
-                    self._seen += hi - lo
+                    self._loss_sum += value * n
+                    self._seen += n
                     self.batch = b + 1
                     if show:
                         batch_bar.update(1)
                         batch_bar.set_postfix(loss=f"{value:.4g}", refresh=False)
                     for cb in batch_end:
-                        cb.on_batch_end(self, b, {"loss": value, "batch_size": hi - lo})
+                        cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
                     if self._interrupted:
                         self._stop_on_interrupt()
                 batch_bar.close()

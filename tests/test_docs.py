@@ -1,0 +1,38 @@
+"""Docs that must stay true: the format reference covers the schema, the README's commands are CI's."""
+
+import re
+from pathlib import Path
+
+from framework import Experiment
+from framework.registry import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def schema_fields(schema):
+    names = set(schema.get("properties", {}))
+    for definition in schema.get("$defs", {}).values():
+        names |= set(definition.get("properties", {}))
+    return names
+
+
+def test_experiment_reference_documents_every_schema_field():
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    missing = sorted(name for name in schema_fields(Experiment.model_json_schema()) if f"`{name}`" not in text)
+    assert not missing, f"docs/experiments.md does not document: {missing}"
+
+
+def test_experiment_reference_names_every_builtin_component():
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    for entry in registry.entries():
+        if entry.plugin.distribution == "minidl":
+            assert f"`{entry.name}`" in text, f"{entry.kind} {entry.name!r} is not in docs/experiments.md"
+
+
+def test_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    test_command = next(c for c in commands if "pytest" in c)
+    assert test_command in ci
+    assert any("minidl run experiments/" in c for c in commands)
