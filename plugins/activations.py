@@ -18,37 +18,6 @@ import numpy as np
 
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
-from framework.parallel import rowwise
-
-
-# The elementwise kernels, written once and run by rowwise() on row slices
-# across cores when the arrays are large (bit-identical either way).
-def _sigmoid(X, A):
-    np.multiply(X, 0.5, out=A)
-    np.tanh(A, out=A)
-    A *= 0.5
-    A += 0.5
-
-
-def _sigmoid_backward(dY, A, dX):
-    np.subtract(1.0, A, out=dX)
-    dX *= A
-    dX *= dY
-
-
-def _tanh_backward(dY, A, dX):
-    np.multiply(A, A, out=dX)
-    np.subtract(1.0, dX, out=dX)
-    dX *= dY
-
-
-def _relu(X, A):
-    np.maximum(X, 0.0, out=A)
-
-
-def _relu_backward(dY, A, dX):
-    np.greater(A, 0.0, out=dX)  # the mask as 0.0 / 1.0, in dX's own memory
-    dX *= dY
 
 
 class Sigmoid(Layer):
@@ -56,12 +25,17 @@ class Sigmoid(Layer):
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
-        rowwise(_sigmoid, X, A)
+        np.multiply(X, 0.5, out=A)
+        np.tanh(A, out=A)
+        A *= 0.5
+        A += 0.5
         return A, A
 
     def backward_pass(self, dY, A):
         dX = self.output_buffer("dX", A.shape, A.dtype)
-        rowwise(_sigmoid_backward, dY, A, dX)
+        np.subtract(1.0, A, out=dX)
+        dX *= A
+        dX *= dY
         return dX
 
 
@@ -70,12 +44,14 @@ class Tanh(Layer):
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
-        rowwise(np.tanh, X, A)
+        np.tanh(X, out=A)
         return A, A
 
     def backward_pass(self, dY, A):
         dX = self.output_buffer("dX", A.shape, A.dtype)
-        rowwise(_tanh_backward, dY, A, dX)
+        np.multiply(A, A, out=dX)
+        np.subtract(1.0, dX, out=dX)
+        dX *= dY
         return dX
 
 
@@ -84,12 +60,13 @@ class ReLU(Layer):
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
-        rowwise(_relu, X, A)
+        np.maximum(X, 0.0, out=A)
         return A, A
 
     def backward_pass(self, dY, A):
         dX = self.output_buffer("dX", A.shape, A.dtype)
-        rowwise(_relu_backward, dY, A, dX)
+        np.greater(A, 0.0, out=dX)  # the mask as 0.0 / 1.0, in dX's own memory
+        dX *= dY
         return dX
 
 

@@ -98,7 +98,7 @@ class Linear(Layer):
         Y = self.output_buffer("Y", (self.out_features, X.shape[1]), X.dtype)
         np.dot(self.W.data, X, out=Y)
         if self.b is not None:
-            Y += self.b.data  # memory-bound: splitting across threads does not pay
+            Y += self.b.data
         return Y, X
 
     def backward_pass(self, dY, X):
