@@ -104,21 +104,14 @@ class Linear(Layer):
     def backward_pass(self, dY, X):
         np.dot(dY, X.T, out=self.W.grad)
         if self.b is not None:
-            # db = dY summed over examples, as a matrix-vector product with a
-            # kept vector of ones: one BLAS call, faster than a reduction.
-            np.dot(dY, self._ones(dY.shape[1], dY.dtype), out=self.b.grad)
+            # A reduction, not a GEMV with a ones vector: OpenBLAS's float32
+            # GEMV kernel can raise a spurious "invalid value" flag here.
+            np.sum(dY, axis=1, keepdims=True, out=self.b.grad)
         if not self.needs_input_grad:
             return None
         dX = self.output_buffer("dX", X.shape, X.dtype)
         np.dot(self.W.data.T, dY, out=dX)
         return dX
-
-    def _ones(self, m: int, dtype) -> np.ndarray:
-        ones = self._scratch.get("ones")
-        if ones is None or ones.shape[0] != m or ones.dtype != dtype:
-            ones = self.scratch("ones", (m, 1), dtype)
-            ones.fill(1)
-        return ones
 
     def output_features(self, in_features: int) -> int:
         return self.out_features
