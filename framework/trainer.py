@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -151,7 +152,6 @@ class Trainer:
             ckpt.apply(self.model, self.optimizer)
             self.load_state_dict(ckpt.trainer)
         m = X.shape[1]
-        n_batches = -(-m // self.batch_size)
         if self.shuffle:
             # One gather per epoch into buffers laid out so that every batch
             # (a run of columns) is contiguous in memory.
@@ -163,19 +163,13 @@ class Trainer:
         # refills the same buffers, so the views stay valid.
         batches = [(Xs[:, lo:lo + self.batch_size], ys[:, lo:lo + self.batch_size],
                     min(self.batch_size, m - lo)) for lo in range(0, m, self.batch_size)]
-        batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
-        batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         show = bool(self.progress) and sys.stderr.isatty()
-        model, loss_fn, optimizer = self.model, self.loss, self.optimizer
         self.stop_training = False
-        previous_handler = self._install_interrupt_handler()
         # Overflow inside a step surfaces as a non-finite loss, which stops
-        # training with one clear error below instead of numpy warnings.
-        errstate = np.errstate(over="ignore", invalid="ignore", divide="ignore")
-        errstate.__enter__()
-        epochs_bar = tqdm(total=self.epochs, initial=self.epoch, desc="epochs", unit="epoch",
-                          disable=not show, dynamic_ncols=True)
-        try:
+        # training with one clear error instead of numpy warnings.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._ctrl_c_guard(), \
+                tqdm(total=self.epochs, initial=self.epoch, desc="epochs", unit="epoch",
+                     disable=not show, dynamic_ncols=True) as epochs_bar:
             self._call("on_train_begin", {})
             while self.epoch < self.epochs and not self.stop_training:
                 if self.batch == 0:
@@ -188,32 +182,8 @@ class Trainer:
                     perm = self.rng.permutation(m)
                     np.take(X, perm, axis=1, out=Xs)
                     np.take(y, perm, axis=1, out=ys)
-                batch_bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}",
-                                 unit="batch", leave=False, disable=not show, dynamic_ncols=True)
-                for b in range(self.batch, n_batches):
-                    Xb, yb, n = batches[b]
-                    for cb in batch_begin:
-                        cb.on_batch_begin(self, b, {"batch_size": n})
-                    value = loss_fn.forward(model.forward(Xb, True), yb)
-                    if not math.isfinite(value):
-                        raise TrainingError(
-                            f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "
-                            f"training stopped before applying this step (try a smaller learning rate, or "
-                            f"standardised inputs). Parameters were not saved in this state.")
-                    model.backward(loss_fn.backward(), input_grad=False)
-                    optimizer.step()
-                    self._loss_sum += value * n
-                    self._seen += n
-                    self.batch = b + 1
-                    if show:
-                        batch_bar.update(1)
-                        batch_bar.set_postfix(loss=f"{value:.4g}", refresh=False)
-                    for cb in batch_end:
-                        cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
-                    if self._interrupted:
-                        self._stop_on_interrupt()
-                batch_bar.close()
-                logs = {"loss": self._loss_sum / self._seen, "lr": optimizer.lr}
+                self._run_batches(batches, show)
+                logs = {"loss": self._loss_sum / self._seen, "lr": self.optimizer.lr}
                 if validation_data is not None:
                     logs.update(self.evaluate(*validation_data, prefix="val_"))
                 elif self.metrics:
@@ -228,11 +198,38 @@ class Trainer:
                 if self._interrupted:
                     self._stop_on_interrupt()
             self._call("on_train_end", self.history.last())
-        finally:
-            epochs_bar.close()
-            errstate.__exit__(None, None, None)
-            self._restore_interrupt_handler(previous_handler)
         return self.history
+
+    def _run_batches(self, batches: list, show: bool) -> None:
+        """The rest of the current epoch's batches: the training loop's hot path."""
+        model, loss_fn, optimizer = self.model, self.loss, self.optimizer
+        batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
+        batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
+        n_batches = len(batches)
+        with tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}", unit="batch",
+                  leave=False, disable=not show, dynamic_ncols=True) as batch_bar:
+            for b in range(self.batch, n_batches):
+                Xb, yb, n = batches[b]
+                for cb in batch_begin:
+                    cb.on_batch_begin(self, b, {"batch_size": n})
+                value = loss_fn.forward(model.forward(Xb, True), yb)
+                if not math.isfinite(value):
+                    raise TrainingError(
+                        f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "
+                        f"training stopped before applying this step (try a smaller learning rate, or "
+                        f"standardised inputs). Parameters were not saved in this state.")
+                model.backward(loss_fn.backward(), input_grad=False)
+                optimizer.step()
+                self._loss_sum += value * n
+                self._seen += n
+                self.batch = b + 1
+                if show:
+                    batch_bar.update(1)
+                    batch_bar.set_postfix(loss=f"{value:.4g}", refresh=False)
+                for cb in batch_end:
+                    cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
+                if self._interrupted:
+                    self._stop_on_interrupt()
 
     def _check_dtype(self, X: np.ndarray, what: str) -> None:
         dtype = self.model.dtype
@@ -295,23 +292,23 @@ class Trainer:
                     break
 
     # ------------------------------------------------------------------
-    def _install_interrupt_handler(self):
+    @contextlib.contextmanager
+    def _ctrl_c_guard(self):
+        """During fit, the first Ctrl-C asks to stop after the current step; a second one stops at once."""
         self._interrupted = False
         if threading.current_thread() is not threading.main_thread():
-            return None
-        previous = signal.getsignal(signal.SIGINT)
+            yield  # signals can only be handled in the main thread
+            return
 
         def handler(signum, frame):
-            if self._interrupted:  # a second Ctrl-C: stop right now
+            if self._interrupted:
                 raise KeyboardInterrupt
             self._interrupted = True
 
-        signal.signal(signal.SIGINT, handler)
-        return previous
-
-    @staticmethod
-    def _restore_interrupt_handler(previous) -> None:
-        if previous is not None:
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
             signal.signal(signal.SIGINT, previous)
 
     def _stop_on_interrupt(self) -> None:
