@@ -188,8 +188,9 @@ def _block_problems(kind: str, block: Any, path: str) -> list[tuple[str, str]]:
         registry.entry(kind, name)
     except RegistryError:
         return problems + [(f"{path}.type", registry.unknown_name_message(kind, name))]
-    return problems + [(join_path(path, p), m) for p, m in registry.check_args(kind, name, args)
-                       if not any(p == q.split(".")[-1] for q, _ in problems)]
+    already = {p for p, _ in problems}  # a NaN is reported once, not again by the argument model
+    return problems + [(full, m) for p, m in registry.check_args(kind, name, args)
+                       if (full := join_path(path, p)) not in already]
 
 
 def component_problems(data: Any) -> list[tuple[str, str]]:

@@ -106,7 +106,7 @@ class Linear(Layer):
         if self.b is not None:
             # A reduction, not a GEMV with a ones vector: OpenBLAS's float32
             # GEMV kernel can raise a spurious "invalid value" flag here.
-            np.sum(dY, axis=1, keepdims=True, out=self.b.grad)
+            dY.sum(axis=1, keepdims=True, out=self.b.grad)
         if not self.needs_input_grad:
             return None
         dX = self.output_buffer("dX", X.shape, X.dtype)
