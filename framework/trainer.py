@@ -184,10 +184,10 @@ class Trainer:
                     np.take(y, perm, axis=1, out=ys)
                 self._run_batches(batches, show)
                 logs = {"loss": self._loss_sum / self._seen, "lr": self.optimizer.lr}
+                if self.metrics:
+                    logs.update(self.evaluate(X, y, prefix="", metrics_only=True))
                 if validation_data is not None:
                     logs.update(self.evaluate(*validation_data, prefix="val_"))
-                elif self.metrics:
-                    logs.update(self.evaluate(X, y, prefix="", metrics_only=True))
                 self.epoch += 1
                 self.batch = 0
                 self.history.append(self.epoch, logs)

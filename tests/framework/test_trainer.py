@@ -95,8 +95,11 @@ def test_history_validation_and_metrics():
     t = make(epochs=3, metrics=["r2", "mae"])
     history = t.fit(X, y, validation_data=(Xv, yv))
     assert len(history) == 3 and history.epochs == [1, 2, 3]
-    assert set(history.logs) == {"loss", "lr", "val_loss", "val_r2", "val_mae"}
+    assert set(history.logs) == {"loss", "lr", "r2", "mae", "val_loss", "val_r2", "val_mae"}
     assert history["val_loss"][-1] == pytest.approx(np.mean((t.predict(Xv) - yv) ** 2))
+    assert history["mae"][-1] == pytest.approx(np.mean(np.abs(t.predict(X) - y)))
+    ss_res, ss_tot = np.sum((yv - t.predict(Xv)) ** 2), np.sum((yv - yv.mean()) ** 2)
+    assert history["val_r2"][-1] == pytest.approx(1 - ss_res / ss_tot)
     out = t.evaluate(Xv, yv)
     assert out["loss"] == pytest.approx(history["val_loss"][-1]) and "r2" in out
     np.testing.assert_allclose(t.predict(X, batch_size=7), t.model.predict(X))
