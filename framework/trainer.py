@@ -142,10 +142,12 @@ class Trainer:
             resume_from: str | Checkpoint | None = None) -> History:
         """Train; return the :class:`History`. ``resume_from`` continues a checkpoint exactly."""
         X, y = check_arrays(X, y, "training data")
-        self._check_dtype(X, "training data")
+        self._check_dtype(X, "training data X")
+        self._check_dtype(y, "training data y")
         if validation_data is not None:
             Xv, yv = check_arrays(*validation_data, "validation data")
-            self._check_dtype(Xv, "validation data")
+            self._check_dtype(Xv, "validation data X")
+            self._check_dtype(yv, "validation data y")
             validation_data = (Xv, yv)
         if resume_from is not None:
             ckpt = resume_from if isinstance(resume_from, Checkpoint) else load_checkpoint(resume_from)

@@ -231,8 +231,10 @@ def test_bad_arguments_and_dtype_mismatch():
         make(batch_size=0)
     with pytest.raises(TypeError, match=r"callbacks\[0\] is not a Callback"):
         make(callbacks=["early_stopping"])
-    with pytest.raises(DTypeError, match="the model has float64 parameters but the training data is float32"):
+    with pytest.raises(DTypeError, match="the model has float64 parameters but the training data X is float32"):
         make().fit(X.astype(np.float32), y.astype(np.float32))
+    with pytest.raises(DTypeError, match="the training data y is float32"):
+        make().fit(X, y.astype(np.float32))
 
 
 def test_checkpoint_keeps_only_the_last_it_wrote(tmp_path):
