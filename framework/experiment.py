@@ -10,6 +10,7 @@ and reports every problem at once with its dotted path.
 from __future__ import annotations
 
 import math
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -119,6 +120,9 @@ class Experiment(BaseModel):
             problems += pydantic_problems(exc, nested_fields=_fields_at)
         problems += component_problems(data)
         if problems:
+            order = list(cls.model_fields)  # report in the order the sections appear in a file
+            problems.sort(key=lambda p: order.index(top) if (top := re.split(r"[.\[]", p[0])[0]) in order
+                          else len(order))
             raise ConfigError(_unique(problems), source)
         experiment._source = source
         return experiment

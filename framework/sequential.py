@@ -174,8 +174,8 @@ class Sequential(Layer):
             features = out
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [fmt.format(*rows[0]), "  ".join("-" * w for w in widths)]
-        lines += [fmt.format(*r) for r in rows[1:]]
+        lines = [fmt.format(*rows[0]).rstrip(), "  ".join("-" * w for w in widths)]
+        lines += [fmt.format(*r).rstrip() for r in rows[1:]]
         lines.append(f"Total parameters: {total:,}   (m: examples per batch; every gradient "
                      f"has the shape of what it differentiates)")
         text = "\n".join(lines)
