@@ -103,9 +103,8 @@ def register_plugin(pm: pluggy.PluginManager, plugin: Any, record: PluginRecord)
     unknown = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [] if not caller.has_spec())
     if unknown:
         pm.unregister(plugin)
-        names = unknown
         raise PluginError(
-            f"{record.source} implements unknown hook(s) {', '.join(names)}; known hooks: "
+            f"{record.source} implements unknown hook(s) {', '.join(unknown)}; known hooks: "
             f"{', '.join(hookspecs.KINDS)}." + _disable_hint(record))
 
 
