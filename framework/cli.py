@@ -67,10 +67,12 @@ def cmd_run(args) -> int:
         result = run_experiment(experiment, run_dir=run_dir, resume=args.resume,
                                 progress=False if args.quiet else None)
     except TrainingInterrupted as exc:
-        where = args.resume or run_dir
-        print(f"minidl: {exc}", file=sys.stderr)
-        if exc.checkpoint is not None:
-            print(f"minidl: resume with: minidl run {args.experiment} --resume {where}", file=sys.stderr)
+        if exc.checkpoint is None:
+            print(f"minidl: {exc}", file=sys.stderr)
+        else:
+            print(f"minidl: training interrupted at {exc.where}; checkpoint saved to {exc.checkpoint}\n"
+                  f"minidl: resume with: minidl run {args.experiment} --resume {args.resume or run_dir}",
+                  file=sys.stderr)
         return EXIT_INTERRUPTED
     final = result.summary["final"]
     print(f"{experiment.name}: {result.trainer.epoch} epochs, "

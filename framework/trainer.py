@@ -24,9 +24,10 @@ from framework.optimizer import Optimizer
 class TrainingInterrupted(MinidlError, KeyboardInterrupt):
     """Training stopped on Ctrl-C; ``checkpoint`` is where it was saved (or None)."""
 
-    def __init__(self, message: str, checkpoint=None):
+    def __init__(self, message: str, checkpoint=None, where: str = ""):
         super().__init__(message)
         self.checkpoint = checkpoint
+        self.where = where
 
 
 class History:
@@ -322,7 +323,7 @@ class Trainer:
                 saved = save(self)
         if saved is not None:
             raise TrainingInterrupted(f"training interrupted at {where}; checkpoint saved to {saved}. "
-                                      f"Resume with Trainer.fit(..., resume_from='{saved}') or "
-                                      f"`minidl run EXPERIMENT --resume RUN_DIR`.", checkpoint=saved)
+                                      f"Resume with Trainer.fit(..., resume_from='{saved}').",
+                                      checkpoint=saved, where=where)
         raise TrainingInterrupted(f"training interrupted at {where}; no checkpoint was saved "
-                                  f"(add a checkpoint callback to be able to resume).")
+                                  f"(add a checkpoint callback to be able to resume).", where=where)

@@ -70,3 +70,24 @@ def test_python_m_framework_and_console_script():
     assert done.returncode == 0 and "valid" in done.stdout
     bad = subprocess.run([sys.executable, "-m", "framework", "run", "missing.toml"], capture_output=True, text=True)
     assert bad.returncode == 2 and "missing.toml:\n  file not found" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_ctrl_c_during_run_saves_and_says_how_to_resume(tmp_path):
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "framework", "run", str(ROOT / "experiments" / "sigmoid_mlp.toml"),
+                             "--runs-dir", str(tmp_path), "--set", "trainer.epochs=100000", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not any(tmp_path.glob("*/checkpoints/*.npz")) and time.time() < deadline:
+        time.sleep(0.1)  # wait until training is under way (the first epoch's checkpoint)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run_dir = next(tmp_path.iterdir())
+    assert f"minidl: resume with: minidl run {ROOT / 'experiments' / 'sigmoid_mlp.toml'} --resume {run_dir}" in err
+    assert "checkpoint saved to" in err and "Traceback" not in err
+    saved = err.split("checkpoint saved to ")[1].split("\n")[0]
+    assert os.path.exists(saved)
