@@ -110,13 +110,7 @@ class Linear(Layer):
         if not self.needs_input_grad:
             return None
         dX = self.output_buffer("dX", X.shape, X.dtype)
-        if self.out_features == 1:
-            # Inner dimension 1: W^T dY is an outer product, which one
-            # broadcasting pass computes with the very same products, and
-            # faster than a GEMM with k = 1.
-            np.multiply(self.W.data.T, dY, out=dX)
-        else:
-            np.dot(self.W.data.T, dY, out=dX)
+        np.dot(self.W.data.T, dY, out=dX)
         return dX
 
     def output_features(self, in_features: int) -> int:
