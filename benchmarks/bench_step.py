@@ -376,7 +376,7 @@ def main(argv=None) -> int:
             print(f"  done {kind} {name} {dtype}", file=sys.stderr)
     loop_m = 64 * 20 if args.quick else 64 * 100
     results["trainer_loop"] = bench_trainer_loop(MLP_SIZES["tiny"], "float32", loop_m, 64,
-                                                 2 if args.quick else 5, max(3, repeats // 3))
+                                                 2 if args.quick else 5, repeats)
     if torch is None:
         print("note: torch is not installed; the torch column is skipped (pip install 'minidl[torch]')")
     text = render(results)
