@@ -13,9 +13,10 @@ def test_linear_forward_is_wx_plus_b(rng):
     assert layer.W.shape == (2, 3) and layer.b.shape == (2, 1)
 
 
-def test_linear_backward_matches_hand_derivation(rng):
-    layer = Linear(3, 2, seed=0)
-    X, dY = rng.standard_normal((3, 5)), rng.standard_normal((2, 5))
+@pytest.mark.parametrize("out", [2, 1])  # out = 1: W^T dY is an outer product
+def test_linear_backward_matches_hand_derivation(rng, out):
+    layer = Linear(3, out, seed=0)
+    X, dY = rng.standard_normal((3, 5)), rng.standard_normal((out, 5))
     layer(X)
     dX = layer.backward(dY)
     np.testing.assert_allclose(layer.W.grad, dY @ X.T, rtol=1e-12)
