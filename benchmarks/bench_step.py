@@ -323,12 +323,12 @@ def fmt_us(seconds):
 
 def render(results) -> str:
     head = ("case", "dtype", "minidl us", "numpy us", "torch us", "mi/np", "mi/torch", "GFLOP/s",
-            "%peak", "faults/step mi|np|torch", "peak mem / needed (excess)", "growth B/step")
+            "%peak", "faults/step mi/np/torch", "peak mem / needed (excess)", "growth B/step")
     rows = [head]
     for r in results["steps"]:
         t = r["timing"]
         torch_t = t.get("torch")
-        faults = "|".join(f"{t[k]['faults']:.0f}" for k in ("minidl", "numpy", "torch") if k in t)
+        faults = " / ".join(f"{t[k]['faults']:.0f}" for k in ("minidl", "numpy", "torch") if k in t)
         mem = r["memory"]
         rows.append((f"{r['model']} {r['size']} {tuple(r['dims'])}", r["dtype"], fmt_us(t["minidl"]["seconds"]),
                      fmt_us(t["numpy"]["seconds"]), fmt_us(torch_t["seconds"]) if torch_t else "-",
