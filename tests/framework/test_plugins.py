@@ -1,9 +1,7 @@
 """Plugin loading through entry points, and every failure mode with its message."""
 
 import types
-import warnings
 
-import numpy as np
 import pytest
 
 from framework import Layer, Loss, Optimizer, PluginError, RegistryError, hookimpl
