@@ -239,7 +239,8 @@ class Layer:
         """An uninitialised array reused across calls with the same shape and dtype.
 
         For temporaries that never leave the layer. It is overwritten by the
-        next call that asks for the same name.
+        next call that asks for the same name; a new shape (the last, smaller
+        batch of an epoch) replaces it.
         """
         buf = self._scratch.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
@@ -255,9 +256,6 @@ class Layer:
         otherwise, a fresh array the caller may keep.
         """
         if self._reusing:
-            buf = self._scratch.get(name)
-            if buf is not None and buf.shape == shape and buf.dtype == dtype:
-                return buf
             return self.scratch(name, shape, dtype)
         return np.empty(shape, dtype=dtype)
 
