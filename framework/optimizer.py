@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Iterable
 
 import numpy as np
 
+from framework.checks import check_hyperparameter
 from framework.parameter import Parameter
 
 
@@ -50,7 +50,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         for p in self.params:
-            p.grad.fill(0)
+            p.zero_grad()
 
     def step(self) -> None:
         """Apply one update to every parameter from its current ``grad``."""
@@ -100,26 +100,3 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyperparameters)
         return f"{type(self).__name__}({hp})"
-
-
-def check_hyperparameter(owner: str, name: str, value, *, low: float | None = None,
-                         high: float | None = None, low_open: bool = False,
-                         high_open: bool = False) -> float:
-    """Return ``value`` as a float, or raise naming owner, bounds and what was received."""
-    bounds = []
-    if low is not None:
-        bounds.append(f"{'>' if low_open else '>='} {low:g}")
-    if high is not None:
-        bounds.append(f"{'<' if high_open else '<='} {high:g}")
-    expected = f"a finite number {' and '.join(bounds)}".rstrip()
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
-    value = float(value)
-    bad = not math.isfinite(value)
-    if low is not None:
-        bad = bad or value < low or (low_open and value == low)
-    if high is not None:
-        bad = bad or value > high or (high_open and value == high)
-    if bad:
-        raise ValueError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
-    return value

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 
 from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
+from framework.checks import check_positive_int
 from framework.data import check_arrays
 from framework.errors import DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
@@ -90,8 +91,9 @@ class Trainer:
             same result bit for bit.
         callbacks: :class:`Callback` instances.
         metrics: names of registered metrics (or ``f(y_hat, y)`` callables),
-            computed at each epoch's end on the validation data (on the
-            training data when there is none).
+            computed at each epoch's end with that epoch's final parameters,
+            on the training data ("r2") and on the validation data when
+            given ("val_r2").
         progress: tqdm bars for epochs and batches; shown only when stderr
             is a terminal.
 
@@ -109,11 +111,10 @@ class Trainer:
             raise TypeError(f"Trainer: `loss` must be a Loss. Received: {type(loss).__name__}")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Trainer: `optimizer` must be an Optimizer. Received: {type(optimizer).__name__}")
-        for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"Trainer: expected `{name}` to be a positive integer. Received: {name}={value!r}")
         self.model, self.loss, self.optimizer = model, loss, optimizer
-        self.epochs, self.batch_size, self.shuffle, self.seed = int(epochs), int(batch_size), bool(shuffle), seed
+        self.epochs = check_positive_int("Trainer", "epochs", epochs)
+        self.batch_size = check_positive_int("Trainer", "batch_size", batch_size)
+        self.shuffle, self.seed = bool(shuffle), seed
         for i, cb in enumerate(callbacks := list(callbacks)):
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer: callbacks[{i}] is not a Callback. Received: {cb!r}")

@@ -6,15 +6,10 @@ from typing import Callable
 
 import numpy as np
 
+from framework.checks import check_positive_int
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
 from framework.types import FloatDType, PositiveInt
-
-
-def _positive_int(owner: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: expected `{name}` to be a positive integer. Received: {name}={value!r}")
-    return int(value)
 
 
 def make_rng(owner: str, seed: int | None, rng: np.random.Generator | None) -> np.random.Generator:
@@ -76,8 +71,8 @@ class Linear(Layer):
                  seed: int | None = None, rng: np.random.Generator | None = None,
                  dtype: FloatDType = "float64"):
         super().__init__()
-        self.in_features = _positive_int("Linear", "in_features", in_features)
-        self.out_features = _positive_int("Linear", "out_features", out_features)
+        self.in_features = check_positive_int("Linear", "in_features", in_features)
+        self.out_features = check_positive_int("Linear", "out_features", out_features)
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
             raise ValueError(f"Linear: expected `dtype` to be 'float32' or 'float64'. Received: dtype={dtype}")

@@ -16,7 +16,8 @@ from typing import Iterable
 import numpy as np
 
 from framework.hookspecs import hookimpl
-from framework.optimizer import Optimizer, check_hyperparameter
+from framework.checks import check_hyperparameter
+from framework.optimizer import Optimizer
 from framework.parameter import Parameter
 from framework.types import NonNegativeFloat, PositiveFloat, UnitInterval
 
