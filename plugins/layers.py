@@ -97,11 +97,12 @@ class Linear(Layer):
         return Y, X
 
     def backward_pass(self, dY, X):
-        np.dot(dY, X.T, out=self.W.grad)
         if self.b is not None:
             # A reduction, not a GEMV with a ones vector: OpenBLAS's float32
-            # GEMV kernel can raise a spurious "invalid value" flag here.
+            # GEMV kernel can raise a spurious "invalid value" flag here. It
+            # comes before dW, while dY is still in cache from whoever wrote it.
             dY.sum(axis=1, keepdims=True, out=self.b.grad)
+        np.dot(dY, X.T, out=self.W.grad)
         if not self.needs_input_grad:
             return None
         dX = self.output_buffer("dX", X.shape, X.dtype)
