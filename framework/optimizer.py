@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable
 
 import numpy as np
@@ -25,10 +26,27 @@ class Optimizer:
     not saved. The base provides ``zero_grad``, ``step`` and
     ``state_dict``/``load_state_dict`` (hyperparameters, a step counter and
     every per-parameter state array).
+
+    Going fast (opt-in): ``self.scratch(like)`` is a temporary reused from
+    step to step instead of a fresh array, and an optimizer whose update is
+    elementwise declares ``elementwise = True``. The base then runs
+    ``update`` over consecutive blocks of each large parameter (at most
+    ``block_bytes`` each, flat views of ``data``, ``grad`` and the state),
+    so that the several passes an update makes over the same numbers hit
+    the cache instead of memory.
     """
 
     #: Names of the float hyperparameters saved in ``state_dict``.
     hyperparameters: tuple[str, ...] = ("lr",)
+
+    #: True when each element of the new ``data`` depends only on the same
+    #: element of ``data``, ``grad`` and the state arrays (SGD, Adam ...):
+    #: ``update`` may then be given a block of a parameter, and every state
+    #: array must have the parameter's shape.
+    elementwise: bool = False
+
+    #: The block size of elementwise updates; smaller parameters are updated whole.
+    block_bytes: int = 1 << 18
 
     def __init__(self, params: Iterable[Parameter], lr: float):
         self.params: list[Parameter] = list(params)
@@ -40,7 +58,18 @@ class Optimizer:
                 )
         self.lr = check_hyperparameter(type(self).__name__, "lr", lr, low=0.0, low_open=True)
         self.steps = 0
+        self._scratch: dict[tuple, np.ndarray] = {}        # (name, dtype) -> flat buffer
+        self._scratch_views: dict[tuple, np.ndarray] = {}  # (name, shape, dtype) -> view of it
         self.state: list[dict[str, np.ndarray]] = [self.init_state(p) for p in self.params]
+        if self.elementwise:
+            for p, s in zip(self.params, self.state):
+                for key, arr in s.items():
+                    if not isinstance(arr, np.ndarray) or arr.shape != p.shape:
+                        got = arr.shape if isinstance(arr, np.ndarray) else type(arr).__name__
+                        raise TypeError(
+                            f"{type(self).__name__} declares elementwise = True, so every state array "
+                            f"must have its parameter's shape; state {key!r} of {p.name} ({p.shape}) "
+                            f"is {got}. Set elementwise = False for this optimizer.")
 
     def init_state(self, param: Parameter) -> dict[str, np.ndarray]:
         return {}
@@ -52,12 +81,52 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
+    def scratch(self, like: np.ndarray, name: str = "tmp") -> np.ndarray:
+        """An uninitialised array of ``like``'s shape and dtype, reused across calls.
+
+        For temporaries inside ``update``: one buffer per (name, dtype), as
+        large as the largest request, shared by all parameters and blocks,
+        never saved.
+        """
+        view = self._scratch_views.get((name, like.shape, like.dtype))
+        if view is None:
+            view = self._new_scratch(name, like.shape, like.dtype)
+        return view
+
+    def _new_scratch(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        size = math.prod(shape)
+        buf = self._scratch.get((name, dtype))
+        if buf is None or buf.size < size:
+            buf = self._scratch[(name, dtype)] = np.empty(size, dtype=dtype)
+            # Views of the old, smaller buffer go with it.
+            self._scratch_views = {k: v for k, v in self._scratch_views.items() if k[0] != name or k[2] != dtype}
+        view = self._scratch_views[(name, shape, dtype)] = buf[:size].reshape(shape)
+        return view
+
     def step(self) -> None:
         """Apply one update to every parameter from its current ``grad``."""
         self.steps += 1
         update = self.update
+        blocked = self.elementwise
         for p, s in zip(self.params, self.state):
-            update(p, s)
+            if blocked and p.data.nbytes > self.block_bytes:
+                self._update_in_blocks(p, s)
+            else:
+                update(p, s)
+
+    def _update_in_blocks(self, param: Parameter, state: dict[str, np.ndarray]) -> None:
+        data = param.data
+        if not (data.flags.c_contiguous and all(a.flags.c_contiguous for a in state.values())):
+            self.update(param, state)  # flat views would be copies: update it whole
+            return
+        flat = data.reshape(-1)
+        grad = param.grad.reshape(-1)  # read only: a copy would do no harm
+        flat_state = {key: arr.reshape(-1) for key, arr in state.items()}
+        step = max(1, self.block_bytes // data.itemsize)
+        for lo in range(0, flat.size, step):
+            hi = lo + step
+            self.update(ParameterBlock(flat[lo:hi], grad[lo:hi], param.name),
+                        {key: arr[lo:hi] for key, arr in flat_state.items()})
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count and per-parameter state (copies)."""
@@ -100,3 +169,26 @@ class Optimizer:
     def __repr__(self) -> str:
         hp = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyperparameters)
         return f"{type(self).__name__}({hp})"
+
+
+class ParameterBlock:
+    """A run of consecutive elements of a parameter, as an elementwise update sees it.
+
+    ``data`` and ``grad`` are flat views: writing ``data`` writes the parameter.
+    """
+
+    __slots__ = ("data", "grad", "name")
+
+    def __init__(self, data: np.ndarray, grad: np.ndarray, name: str):
+        self.data, self.grad, self.name = data, grad, name
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __repr__(self) -> str:
+        return f"ParameterBlock(name={self.name!r}, size={self.data.size})"

@@ -35,6 +35,7 @@ class SGD(Optimizer):
     """
 
     hyperparameters = ("lr", "momentum", "weight_decay")
+    elementwise = True
 
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.01,
                  momentum: UnitInterval = 0.0, weight_decay: NonNegativeFloat = 0.0):
@@ -43,13 +44,10 @@ class SGD(Optimizer):
         super().__init__(params, lr)
 
     def init_state(self, param):
-        state = {"_tmp": np.empty_like(param.data)}
-        if self.momentum:
-            state["velocity"] = np.zeros_like(param.data)
-        return state
+        return {"velocity": np.zeros_like(param.data)} if self.momentum else {}
 
     def update(self, param, state):
-        g, tmp = param.grad, state["_tmp"]
+        g, tmp = param.grad, self.scratch(param.data)
         if self.weight_decay:
             np.multiply(param.data, self.weight_decay, out=tmp)
             tmp += g
@@ -74,6 +72,7 @@ class Adam(Optimizer):
     """
 
     hyperparameters = ("lr", "beta1", "beta2", "eps")
+    elementwise = True
 
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.001,
                  beta1: UnitInterval = 0.9, beta2: UnitInterval = 0.999, eps: PositiveFloat = 1e-8):
@@ -83,8 +82,7 @@ class Adam(Optimizer):
         super().__init__(params, lr)
 
     def init_state(self, param):
-        return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data),
-                "_tmp": np.empty_like(param.data)}
+        return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
 
     def update(self, param, state):
         # Bias corrections folded into two scalars (t = self.steps, counted by step()):
@@ -92,7 +90,7 @@ class Adam(Optimizer):
         t, b1, b2 = self.steps, self.beta1, self.beta2
         step_size = self.lr * (1.0 - b2 ** t) ** 0.5 / (1.0 - b1 ** t)
         eps_hat = self.eps * (1.0 - b2 ** t) ** 0.5
-        g, m, v, tmp = param.grad, state["m"], state["v"], state["_tmp"]
+        g, m, v, tmp = param.grad, state["m"], state["v"], self.scratch(param.data)
         m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp

@@ -117,3 +117,61 @@ def test_bad_hyperparameters(kwargs, message, rng):
 def test_rejects_non_parameters():
     with pytest.raises(TypeError, match="item 0 is ndarray"):
         SGD([np.zeros(3)], lr=0.1)
+
+
+# -- elementwise optimizers update large parameters in blocks ------------------------
+@pytest.mark.parametrize("cls,kwargs", [
+    (SGD, dict(lr=0.1)), (SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)), (Adam, dict(lr=0.01)),
+])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blocked_update_equals_the_whole_update_bit_for_bit(cls, kwargs, dtype, rng):
+    # 7 x 13 = 91 elements in blocks of 16 bytes (4 or 2 elements): a ragged last block.
+    shapes = ((7, 13), (7, 1))
+    start = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    grads = [[rng.standard_normal(s).astype(dtype) for s in shapes] for _ in range(4)]
+    whole = [Parameter(a.copy(), n) for a, n in zip(start, "Wb")]
+    blocked = [Parameter(a.copy(), n) for a, n in zip(start, "Wb")]
+    opt_whole, opt_blocked = cls(whole, **kwargs), cls(blocked, **kwargs)
+    opt_blocked.block_bytes = 16
+    for g in grads:
+        for params, opt in ((whole, opt_whole), (blocked, opt_blocked)):
+            for p, gi in zip(params, g):
+                p.grad[...] = gi
+            opt.step()
+    for pw, pb in zip(whole, blocked):
+        assert pb.data.dtype == np.dtype(dtype)
+        np.testing.assert_array_equal(pb.data, pw.data)
+    for sw, sb in zip(opt_whole.state_dict()["state"], opt_blocked.state_dict()["state"]):
+        for key in sw:
+            np.testing.assert_array_equal(sb[key], sw[key])
+
+
+def test_blocked_update_keeps_only_block_sized_scratch(rng):
+    p = Parameter(rng.standard_normal((500, 300)), "W")  # 1.2 MB of float64: 5 blocks of 256 KB
+    p.grad[...] = 1.0
+    opt = Adam([p], lr=0.01)
+    opt.step()
+    assert opt._scratch, "Adam should use the shared scratch"
+    assert all(buf.nbytes <= opt.block_bytes for buf in opt._scratch.values())
+    assert sum(buf.nbytes for buf in opt._scratch.values()) == opt.block_bytes  # not one per block
+
+
+def test_blocked_update_of_a_non_contiguous_parameter_updates_it_whole(rng):
+    p = Parameter(rng.standard_normal((40, 30)), "W")
+    p.data = np.asfortranarray(p.data)  # a user replaced it with a column-major array
+    p0 = p.data.copy()
+    p.grad[...] = rng.standard_normal((40, 30))
+    opt = SGD([p], lr=0.1)
+    opt.block_bytes = 64
+    opt.step()
+    np.testing.assert_allclose(p.data, p0 - 0.1 * p.grad, rtol=1e-14)
+
+
+def test_elementwise_optimizer_with_a_state_of_another_shape_is_rejected(rng):
+    class PerParameterScale(SGD):
+        def init_state(self, param):
+            return {"scale": np.ones(1)}
+
+    with pytest.raises(TypeError, match=r"PerParameterScale declares elementwise = True.*state 'scale' of W "
+                                        r"\(\(3, 2\)\) is \(1,\)\. Set elementwise = False"):
+        PerParameterScale(make_params(rng), lr=0.1)
