@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import platform
 import resource
 import statistics
@@ -36,7 +37,17 @@ import time
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
+# Three contestants share one process, so none may keep the cores busy after
+# its turn. By default OpenBLAS's idle worker threads spin for ~0.1 s after
+# each product (2**28 cycles); during torch's turn they held a core that MKL
+# needed, which made torch's products 2-3x slower and its small step up to
+# 10x slower, and flattered minidl and numpy. With this set before numpy loads
+# OpenBLAS, they sleep after ~2**14 cycles (a few microseconds). It does not
+# change numpy's own speed measurably (tiny to large, checked side by side).
+# A user's own setting wins.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -147,15 +158,26 @@ def torch_step(params, X, y, mlp: bool):
 # ----------------------------------------------------------------------------
 # Measurement
 # ----------------------------------------------------------------------------
-def gemm_peak(dtype, n=1024, repeats=7) -> float:
+def gemm_step(dtype, n):
+    """One n x n x n product: the machine's GEMM peak, when timed."""
     a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
     b = a.T.copy()
     c = np.empty_like(a)
-    np.dot(a, b, out=c)
+
+    def step():
+        np.dot(a, b, out=c)
+
+    return step
+
+
+def gemm_peak(dtype, n=1024, repeats=7) -> float:
+    """Best of ``repeats`` n^3 products, GFLOP/s: the peak before any case runs."""
+    step = gemm_step(dtype, n)
+    step()
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
-        np.dot(a, b, out=c)
+        step()
         times.append(time.perf_counter() - t)
     return 2 * n ** 3 / min(times) / 1e9
 
@@ -187,7 +209,7 @@ def interleaved(steps: dict, repeats: int, budget: float) -> dict:
     finally:
         gc.enable()
     return {name: {"seconds": statistics.median(times[name]), "faults": statistics.median(faults[name]),
-                   "calls": counts[name]} for name in steps}
+                   "calls": counts[name], "rounds": times[name]} for name in steps}
 
 
 def memory_profile(make_step, needed_bytes: int, steps: int = 10) -> dict:
@@ -235,7 +257,7 @@ def linreg_needed_bytes(F, m, itemsize) -> int:
 
 
 # ----------------------------------------------------------------------------
-def bench_case(kind, size_name, dims, dtype, repeats, budget, peaks) -> dict:
+def bench_case(kind, size_name, dims, dtype, repeats, budget, peaks, gemm_n) -> dict:
     dt = np.dtype(dtype)
     if kind == "mlp":
         F, H, m = dims
@@ -256,14 +278,20 @@ def bench_case(kind, size_name, dims, dtype, repeats, budget, peaks) -> dict:
              "numpy": (numpy_mlp_step if kind == "mlp" else numpy_linreg_step)([p.copy() for p in params], X, y)}
     if torch is not None:
         steps["torch"] = torch_step([p.copy() for p in params], X, y, kind == "mlp")
+    # The GEMM peak is timed in the same interleaved rounds, so that it sees
+    # the same machine as the steps it is compared with.
+    steps["gemm"] = gemm_step(dt, gemm_n)
     timing = interleaved(steps, repeats, budget)
+    gemm_rate = 2 * gemm_n ** 3 / timing.pop("gemm")["seconds"] / 1e9
     memory = memory_profile(lambda: minidl_step(layers(), X.copy(), y.copy())[0], needed)
     mi = timing["minidl"]["seconds"]
     row = {"model": kind, "size": size_name, "dims": list(dims), "dtype": dt.name, "flops": flops,
            "timing": timing, "memory": memory,
            "minidl_over_numpy": mi / timing["numpy"]["seconds"],
            "minidl_over_torch": mi / timing["torch"]["seconds"] if "torch" in timing else None,
-           "gflops": flops / mi / 1e9, "percent_of_gemm_peak": 100 * flops / mi / 1e9 / peaks[dt.name]}
+           "gflops": flops / mi / 1e9, "gemm_gflops_alongside": gemm_rate,
+           "percent_of_gemm_peak": 100 * flops / mi / 1e9 / gemm_rate,
+           "percent_of_best_gemm_at_start": 100 * flops / mi / 1e9 / peaks[dt.name]}
     return row
 
 
@@ -298,14 +326,17 @@ def bench_trainer_loop(dims, dtype, m_total, batch, epochs, repeats) -> dict:
         Xs, ys = np.empty(X.shape, X.dtype, order="F"), np.empty(y.shape, y.dtype, order="F")
         for _ in range(epochs):
             perm = rng.permutation(m_total)
-            np.take(X, perm, axis=1, out=Xs)
-            np.take(y, perm, axis=1, out=ys)
+            np.take(X.T, perm, axis=0, out=Xs.T)  # the Trainer's gather, so only the loop differs
+            np.take(y.T, perm, axis=0, out=ys.T)
             for lo in range(0, m_total, batch):
                 loss_fn(model(Xs[:, lo:lo + batch]), ys[:, lo:lo + batch])
                 model.backward(loss_fn.backward(), input_grad=False)
                 opt.step()
 
     timing = interleaved({"trainer": trainer_run, "bare": bare_run}, repeats, budget=0.0)
+    # Each round runs the two back to back, so their ratio within a round
+    # cancels the machine's slow drifts; the median over rounds drops bursts.
+    paired = [t / b for t, b in zip(timing["trainer"]["rounds"], timing["bare"]["rounds"])]
     # Memory over epochs: what the Trainer holds after 1 epoch and after 4.
     model, loss_fn, opt = fresh()
     t = Trainer(model, loss_fn, opt, epochs=1, batch_size=batch, seed=0, progress=False)
@@ -321,7 +352,8 @@ def bench_trainer_loop(dims, dtype, m_total, batch, epochs, repeats) -> dict:
     tracemalloc.stop()
     return {"dims": [F, H, m_total], "batch_size": batch, "epochs": epochs, "dtype": dt.name,
             "trainer_seconds": timing["trainer"]["seconds"], "bare_seconds": timing["bare"]["seconds"],
-            "trainer_over_bare": timing["trainer"]["seconds"] / timing["bare"]["seconds"],
+            "trainer_over_bare": statistics.median(paired), "rounds": len(paired),
+            "ratio_of_medians": timing["trainer"]["seconds"] / timing["bare"]["seconds"],
             "growth_bytes_over_3_epochs": after_more - after_one}
 
 
@@ -332,7 +364,7 @@ def fmt_us(seconds):
 
 def render(results) -> str:
     head = ("case", "dtype", "minidl us", "numpy us", "torch us", "mi/np", "mi/torch", "GFLOP/s",
-            "%peak", "faults/step mi/np/torch", "array peak / needed", "+ Python objects", "growth B/step")
+            "GEMM GFLOP/s", "%peak", "%best", "faults/step mi/np/torch", "array peak / needed", "+ Python objects", "growth B/step")
     rows = [head]
     for r in results["steps"]:
         t = r["timing"]
@@ -342,7 +374,8 @@ def render(results) -> str:
         rows.append((f"{r['model']} {r['size']} {tuple(r['dims'])}", r["dtype"], fmt_us(t["minidl"]["seconds"]),
                      fmt_us(t["numpy"]["seconds"]), fmt_us(torch_t["seconds"]) if torch_t else "-",
                      f"{r['minidl_over_numpy']:.2f}", f"{r['minidl_over_torch']:.2f}" if torch_t else "-",
-                     f"{r['gflops']:.1f}", f"{r['percent_of_gemm_peak']:.0f}%", faults,
+                     f"{r['gflops']:.1f}", f"{r['gemm_gflops_alongside']:.0f}", f"{r['percent_of_gemm_peak']:.0f}%",
+                     f"{r['percent_of_best_gemm_at_start']:.0f}%", faults,
                      f"{mem['array_peak_over_needed']:.2f}x", f"{mem['python_object_bytes'] / 1024:,.0f} KiB", f"{mem['growth_bytes_per_step']:.0f}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
     lines = ["| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |" for row in rows]
@@ -351,11 +384,13 @@ def render(results) -> str:
     lines.append("")
     lines.append(f"Trainer epoch loop {tuple(loop['dims'])}, batch {loop['batch_size']}, {loop['epochs']} epochs, "
                  f"{loop['dtype']}: trainer {loop['trainer_seconds'] * 1e3:.1f} ms, bare loop "
-                 f"{loop['bare_seconds'] * 1e3:.1f} ms, ratio {loop['trainer_over_bare']:.3f}; memory growth "
+                 f"{loop['bare_seconds'] * 1e3:.1f} ms, ratio {loop['trainer_over_bare']:.3f} (median over "
+                 f"{loop['rounds']} back-to-back pairs; ratio of the medians {loop['ratio_of_medians']:.3f}); memory growth "
                  f"over 3 more epochs: {loop['growth_bytes_over_3_epochs']} B")
     peaks = results["gemm_peak_gflops"]
-    lines.append(f"GEMM peak ({results['gemm_n']}^3 np.dot, best of 7): float32 {peaks['float32']:.0f} GFLOP/s, "
-                 f"float64 {peaks['float64']:.0f} GFLOP/s")
+    lines.append(f"%peak: share of the GEMM rate ({results['gemm_n']}^3 np.dot) timed in the same interleaved rounds "
+                 f"as the case (median), shown after the case; the best of 7 at the start was float32 "
+                 f"{peaks['float32']:.0f} GFLOP/s, float64 {peaks['float64']:.0f} GFLOP/s (%best)")
     return "\n".join(lines)
 
 
@@ -377,15 +412,16 @@ def main(argv=None) -> int:
     peaks = {name: gemm_peak(np.dtype(name), n=gemm_n) for name in ("float32", "float64")}
     results = {"machine": {"python": platform.python_version(), "numpy": np.__version__,
                            "torch": getattr(torch, "__version__", None), "platform": platform.platform(),
-                           "processor": platform.processor()},
+                           "processor": platform.processor(), "cores": os.cpu_count(),
+                           "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT")},
                "quick": args.quick, "repeats": repeats, "gemm_n": gemm_n, "gemm_peak_gflops": peaks, "steps": []}
     for kind, name, dims in cases:
         for dtype in ("float32", "float64"):
-            results["steps"].append(bench_case(kind, name, dims, dtype, repeats, budget, peaks))
+            results["steps"].append(bench_case(kind, name, dims, dtype, repeats, budget, peaks, gemm_n))
             print(f"  done {kind} {name} {dtype}", file=sys.stderr)
     loop_m = 64 * 20 if args.quick else 64 * 100
     results["trainer_loop"] = bench_trainer_loop(MLP_SIZES["tiny"], "float32", loop_m, 64,
-                                                 2 if args.quick else 5, repeats)
+                                                 2 if args.quick else 5, 2 * repeats + 1)
     if torch is None:
         print("note: torch is not installed; the torch column is skipped (pip install 'minidl[torch]')")
     text = render(results)
