@@ -36,3 +36,21 @@ def test_readme_test_command_is_what_ci_runs():
     test_command = next(c for c in commands if "pytest" in c)
     assert test_command in ci
     assert any("minidl run experiments/" in c for c in commands)
+
+
+def test_the_elementwise_optimizer_example_in_the_plugin_guide_runs_blocked():
+    import numpy as np
+
+    from framework import Optimizer, Parameter
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    code = re.search(r"```python\n(class SignSGD\(Optimizer\):.*?)```", text, re.S).group(1)
+    namespace = {"Optimizer": Optimizer, "np": np}
+    exec(code, namespace)
+    rng = np.random.default_rng(0)
+    p = Parameter(rng.standard_normal((300, 300)), "W")   # 720 KB: three blocks
+    start = p.data.copy()
+    p.grad[...] = rng.standard_normal((300, 300))
+    opt = namespace["SignSGD"]([p], lr=0.1)
+    opt.step()
+    np.testing.assert_array_equal(p.data, start - 0.1 * np.sign(p.grad))
