@@ -170,6 +170,18 @@ def gemm_step(dtype, n):
     return step
 
 
+def torch_gemm_step(dtype, n):
+    """The same n x n x n product in PyTorch (its own BLAS: MKL in the CPU wheels)."""
+    a = torch.from_numpy(np.random.default_rng(0).standard_normal((n, n)).astype(dtype))
+    b = a.t().contiguous()
+    c = torch.empty_like(a)
+
+    def step():
+        torch.mm(a, b, out=c)
+
+    return step
+
+
 def gemm_peak(dtype, n=1024, repeats=7) -> float:
     """Best of ``repeats`` n^3 products, GFLOP/s: the peak before any case runs."""
     step = gemm_step(dtype, n)
@@ -281,8 +293,11 @@ def bench_case(kind, size_name, dims, dtype, repeats, budget, peaks, gemm_n) -> 
     # The GEMM peak is timed in the same interleaved rounds, so that it sees
     # the same machine as the steps it is compared with.
     steps["gemm"] = gemm_step(dt, gemm_n)
+    if torch is not None:  # how fast the peer's BLAS is, beside numpy's
+        steps["torch_gemm"] = torch_gemm_step(dt, gemm_n)
     timing = interleaved(steps, repeats, budget)
     gemm_rate = 2 * gemm_n ** 3 / timing.pop("gemm")["seconds"] / 1e9
+    torch_gemm_rate = 2 * gemm_n ** 3 / timing.pop("torch_gemm")["seconds"] / 1e9 if torch is not None else None
     memory = memory_profile(lambda: minidl_step(layers(), X.copy(), y.copy())[0], needed)
     mi = timing["minidl"]["seconds"]
     row = {"model": kind, "size": size_name, "dims": list(dims), "dtype": dt.name, "flops": flops,
@@ -290,6 +305,7 @@ def bench_case(kind, size_name, dims, dtype, repeats, budget, peaks, gemm_n) -> 
            "minidl_over_numpy": mi / timing["numpy"]["seconds"],
            "minidl_over_torch": mi / timing["torch"]["seconds"] if "torch" in timing else None,
            "gflops": flops / mi / 1e9, "gemm_gflops_alongside": gemm_rate,
+           "torch_gemm_gflops_alongside": torch_gemm_rate,
            "percent_of_gemm_peak": 100 * flops / mi / 1e9 / gemm_rate,
            "percent_of_best_gemm_at_start": 100 * flops / mi / 1e9 / peaks[dt.name]}
     return row
@@ -364,7 +380,7 @@ def fmt_us(seconds):
 
 def render(results) -> str:
     head = ("case", "dtype", "minidl us", "numpy us", "torch us", "mi/np", "mi/torch", "GFLOP/s",
-            "GEMM GFLOP/s", "%peak", "%best", "faults/step mi/np/torch", "array peak / needed", "+ Python objects", "growth B/step")
+            "GEMM GFLOP/s np/torch", "%peak", "%best", "faults/step mi/np/torch", "array peak / needed", "+ Python objects", "growth B/step")
     rows = [head]
     for r in results["steps"]:
         t = r["timing"]
@@ -374,7 +390,10 @@ def render(results) -> str:
         rows.append((f"{r['model']} {r['size']} {tuple(r['dims'])}", r["dtype"], fmt_us(t["minidl"]["seconds"]),
                      fmt_us(t["numpy"]["seconds"]), fmt_us(torch_t["seconds"]) if torch_t else "-",
                      f"{r['minidl_over_numpy']:.2f}", f"{r['minidl_over_torch']:.2f}" if torch_t else "-",
-                     f"{r['gflops']:.1f}", f"{r['gemm_gflops_alongside']:.0f}", f"{r['percent_of_gemm_peak']:.0f}%",
+                     f"{r['gflops']:.1f}",
+                     f"{r['gemm_gflops_alongside']:.0f} / {r['torch_gemm_gflops_alongside']:.0f}"
+                     if r.get("torch_gemm_gflops_alongside") else f"{r['gemm_gflops_alongside']:.0f}",
+                     f"{r['percent_of_gemm_peak']:.0f}%",
                      f"{r['percent_of_best_gemm_at_start']:.0f}%", faults,
                      f"{mem['array_peak_over_needed']:.2f}x", f"{mem['python_object_bytes'] / 1024:,.0f} KiB", f"{mem['growth_bytes_per_step']:.0f}"))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(head))]
@@ -388,9 +407,9 @@ def render(results) -> str:
                  f"{loop['rounds']} back-to-back pairs; ratio of the medians {loop['ratio_of_medians']:.3f}); memory growth "
                  f"over 3 more epochs: {loop['growth_bytes_over_3_epochs']} B")
     peaks = results["gemm_peak_gflops"]
-    lines.append(f"%peak: share of the GEMM rate ({results['gemm_n']}^3 np.dot) timed in the same interleaved rounds "
-                 f"as the case (median), shown after the case; the best of 7 at the start was float32 "
-                 f"{peaks['float32']:.0f} GFLOP/s, float64 {peaks['float64']:.0f} GFLOP/s (%best)")
+    lines.append(f"GEMM GFLOP/s: a {results['gemm_n']}^3 np.dot (and torch.mm) timed in the same interleaved rounds "
+                 f"as the case (median); %peak: minidl's GFLOP/s as a share of that np.dot rate; %best: of the best "
+                 f"of 7 np.dot at the start, float32 {peaks['float32']:.0f} GFLOP/s, float64 {peaks['float64']:.0f} GFLOP/s")
     return "\n".join(lines)
 
 
