@@ -171,24 +171,17 @@ class Optimizer:
         return f"{type(self).__name__}({hp})"
 
 
-class ParameterBlock:
+class ParameterBlock(Parameter):
     """A run of consecutive elements of a parameter, as an elementwise update sees it.
 
     ``data`` and ``grad`` are flat views: writing ``data`` writes the parameter.
     """
 
-    __slots__ = ("data", "grad", "name")
+    __slots__ = ()
 
     def __init__(self, data: np.ndarray, grad: np.ndarray, name: str):
+        # Views into the parameter, not the copies Parameter.__init__ would make.
         self.data, self.grad, self.name = data, grad, name
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
 
     def __repr__(self) -> str:
         return f"ParameterBlock(name={self.name!r}, size={self.data.size})"
