@@ -88,10 +88,10 @@ class Optimizer:
         large as the largest request, shared by all parameters and blocks,
         never saved.
         """
-        view = self._scratch_views.get((name, like.shape, like.dtype))
-        if view is None:
-            view = self._new_scratch(name, like.shape, like.dtype)
-        return view
+        try:  # the hot path: a dict hit, a few hundred nanoseconds
+            return self._scratch_views[name, like.shape, like.dtype]
+        except KeyError:
+            return self._new_scratch(name, like.shape, like.dtype)
 
     def _new_scratch(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         size = math.prod(shape)
@@ -107,9 +107,9 @@ class Optimizer:
         """Apply one update to every parameter from its current ``grad``."""
         self.steps += 1
         update = self.update
-        blocked = self.elementwise
+        block_bytes = self.block_bytes if self.elementwise else None
         for p, s in zip(self.params, self.state):
-            if blocked and p.data.nbytes > self.block_bytes:
+            if block_bytes is not None and p.data.nbytes > block_bytes:
                 self._update_in_blocks(p, s)
             else:
                 update(p, s)
