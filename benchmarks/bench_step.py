@@ -16,11 +16,13 @@ The three run interleaved (a, b, c, a, b, c, ...) so that machine noise hits
 them alike; the table reports medians over the repeats, the ratios
 minidl/numpy and minidl/torch, GFLOP/s (counting the GEMM work the step
 needs: 4HFm + 6Hm for the MLP, without dL/dX) and its share of the GEMM peak
-measured at the start of the same run, page faults per step, and minidl's
-peak memory against what the step needs (parameters, gradients, optimizer
-state, one batch and its activations and their gradients). It also times
-the Trainer's epoch loop against a bare loop of the same steps. Nothing is
-asserted: the numbers are facts of this machine, today.
+(an n^3 np.dot timed in the same interleaved rounds, beside a torch.mm;
+also against the best of 7 at the start), page faults per step, and
+minidl's peak memory against what the step needs (parameters, gradients,
+optimizer state, one batch and its activations and their gradients). It
+also times the Trainer's epoch loop against a bare loop of the same steps,
+as the median ratio of back-to-back pairs. Nothing is asserted: the numbers
+are facts of this machine, today.
 """
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ class Optimizer:
 
         For temporaries inside ``update``: one buffer per (name, dtype), as
         large as the largest request, shared by all parameters and blocks,
-        never saved.
+        never saved. Two temporaries in use at the same time need two names.
         """
         try:  # the hot path: a dict hit, a few hundred nanoseconds
             return self._scratch_views[name, like.shape, like.dtype]
