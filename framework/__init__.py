@@ -14,6 +14,7 @@ from framework.errors import (BackwardError, CheckpointError, ConfigError, DataE
 from framework.gradcheck import GradcheckReport, gradcheck
 from framework.hookspecs import hookimpl, hookspec
 from framework.layer import Layer
+from framework.metric import metric
 from framework.loss import Loss
 from framework.optimizer import Optimizer
 from framework.parameter import Parameter
@@ -30,6 +31,6 @@ __all__ = [
     "Dataset", "DTypeError", "Experiment", "GradcheckError", "GradcheckReport", "History", "Layer",
     "Loss", "MinidlError", "Optimizer", "Parameter", "PluginError", "RegistryError", "RunResult",
     "Sequential", "ShapeError", "Trainer", "TrainingError", "TrainingInterrupted", "build_model",
-    "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "registry",
+    "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "metric", "registry",
     "run_experiment", "save_checkpoint",
 ]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 
 class Callback:
@@ -21,9 +22,32 @@ class Callback:
 
     Callbacks run in ascending ``order`` (stable); checkpointing uses 100 so
     that it saves every other callback's state as of the same epoch.
+
+    What a callback learns about the run comes through documented methods,
+    never through attributes the framework guesses at:
+
+    * ``bind_run(run_dir, spec)`` is called once by ``run_experiment`` when
+      the run has a directory, before training: resolve relative output
+      paths against ``run_dir``, keep ``spec`` (the experiment as a dict) if
+      you store it;
+    * ``save_now(trainer)`` is called by the Trainer on Ctrl-C: save what
+      resuming needs and return the path written (``None``: nothing saved);
+    * ``run_dir_default``, a class attribute: the arguments with which
+      ``run_experiment`` adds this callback to every run directory whose
+      experiment does not list one of this class (``None``: never added).
     """
 
     order: int = 0
+
+    #: Arguments to add this callback with to every run directory that lacks one; None: never.
+    run_dir_default: ClassVar[dict[str, Any] | None] = None
+
+    def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
+        """Learn the run directory and the experiment spec (default: ignore them)."""
+
+    def save_now(self, trainer) -> Path | None:
+        """Save on demand (Ctrl-C); return the file written, or None (the default)."""
+        return None
 
     def on_train_begin(self, trainer, logs: dict[str, Any]) -> None: ...
 

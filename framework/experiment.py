@@ -256,9 +256,10 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
 
     ``in_features`` of a block may be left out: it is taken from the data
     (``in_features=``) for the first layer and from the previous layer's
-    output after that. A layer with an ``init`` argument that is followed
-    by a ReLU gets "he_normal" unless the block sets ``init``; otherwise the
-    layer's own default applies (Glorot for Linear). One
+    output after that. A layer with an ``init`` argument gets the
+    initializer the next layer prefers for it (its class attribute
+    ``init_before``: ReLU says "he_normal") unless the block sets ``init``;
+    otherwise the layer's own default applies (Glorot for Linear). One
     ``numpy.random.Generator`` seeded with ``seed`` initialises all layers
     in order, so the same spec and seed give the same model bit for bit.
     """
@@ -290,9 +291,10 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
                 raise ConfigError([(f"{path}.in_features", "cannot be inferred: give it, or build the model "
                                                            "with the data (in_features=...)")])
             args["in_features"] = features
-        following = blocks[i + 1].type if i + 1 < len(blocks) else None
-        if following == "relu" and _accepts(component, "init") and "init" not in args:
-            args["init"] = "he_normal"
+        following = registry.get("layers", blocks[i + 1].type) if i + 1 < len(blocks) else None
+        preferred = getattr(following, "init_before", None)
+        if preferred is not None and _accepts(component, "init") and "init" not in args:
+            args["init"] = preferred
         injected: dict[str, Any] = {}
         if _accepts(component, "rng") and "seed" not in args:
             injected["rng"] = rng

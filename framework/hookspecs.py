@@ -108,16 +108,3 @@ def minidl_schedules() -> dict[str, Callable]:
     :returns: ``{name: function}``, each taking keyword arguments and
         returning ``schedule(epoch, base_lr) -> lr``.
     """
-
-
-#: Hook name -> registry kind, in the order the registry lists kinds.
-KINDS: dict[str, str] = {
-    "minidl_layers": "layers",
-    "minidl_losses": "losses",
-    "minidl_optimizers": "optimizers",
-    "minidl_initializers": "initializers",
-    "minidl_datasets": "datasets",
-    "minidl_callbacks": "callbacks",
-    "minidl_metrics": "metrics",
-    "minidl_schedules": "schedules",
-}

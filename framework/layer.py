@@ -61,6 +61,12 @@ class Layer:
     #: Rows of X the layer accepts; ``None`` means any (set by subclasses).
     in_features: int | None = None
 
+    #: The registered initializer this layer (an activation, typically)
+    #: prefers for the weights of the layer just before it: ``build_model``
+    #: passes it as that layer's ``init`` unless its block sets one. ReLU
+    #: says "he_normal"; ``None`` leaves the layer's own default.
+    init_before: str | None = None
+
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter] = {}
         self._dtype: np.dtype | None = None  # of the parameters; kept by add_parameter and to()

@@ -30,6 +30,7 @@ import pluggy
 
 from framework import hookspecs
 from framework.errors import PluginError
+from framework.kinds import KINDS
 
 ENTRY_POINT_GROUP = "minidl.plugins"
 DISTRIBUTION = "minidl"
@@ -105,7 +106,7 @@ def register_plugin(pm: pluggy.PluginManager, plugin: Any, record: PluginRecord)
         pm.unregister(plugin)
         raise PluginError(
             f"{record.source} implements unknown hook(s) {', '.join(unknown)}; known hooks: "
-            f"{', '.join(hookspecs.KINDS)}." + _disable_hint(record))
+            f"{', '.join(k.hook for k in KINDS)}." + _disable_hint(record))
 
 
 def _disable_hint(record: PluginRecord) -> str:

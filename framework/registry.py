@@ -1,7 +1,9 @@
 """The registry: every component, by kind and registered name.
 
-Kinds are the hooks of :mod:`framework.hookspecs`: layers, losses, optimizers,
-initializers, datasets, callbacks, metrics, schedules. The registry is filled,
+Kinds (layers, losses, optimizers, initializers, datasets, callbacks,
+metrics, schedules) are the records of :mod:`framework.kinds`, which say
+which hook registers each, what a component must be, and which arguments a
+builder injects or infers. The registry is filled,
 on first use, by calling each plugin's hooks; plugins come only from the
 ``minidl.plugins`` entry points (see :mod:`framework.plugin_manager`), the
 built-ins included.
@@ -26,21 +28,12 @@ from typing import Any, Callable, Optional
 import pydantic
 from pydantic import ConfigDict, create_model
 
-from framework import hookspecs
 from framework.errors import ConfigError, MinidlError, PluginError, RegistryError
+from framework.kinds import KINDS, kind as kind_record
 from framework.plugin_manager import (PluginRecord, call_hook_per_plugin, load_plugins,
                                       new_plugin_manager, register_plugin)
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-#: Arguments a builder supplies itself; an experiment block cannot set them.
-INJECTED: dict[str, frozenset[str]] = {
-    "layers": frozenset({"rng", "dtype"}),
-    "optimizers": frozenset({"params"}),
-}
-#: Arguments a builder can infer (from the previous layer or the data).
-INFERRED: dict[str, frozenset[str]] = {"layers": frozenset({"in_features"})}
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -57,36 +50,15 @@ class Entry:
         return f"{p.distribution} {p.version}" if p.distribution else "(in-process)"
 
 
-def _base_classes() -> dict[str, type]:
-    from framework.callback import Callback
-    from framework.layer import Layer
-    from framework.loss import Loss
-    from framework.optimizer import Optimizer
-
-    return {"layers": Layer, "losses": Loss, "optimizers": Optimizer, "callbacks": Callback}
-
-
 def check_component(kind: str, name: str, component: Any, record: PluginRecord) -> None:
     """Reject what is not a proper component of ``kind``, saying what it lacks."""
-    where = f"{record.source} registers {kind[:-1]} {name!r}"
+    record_of_kind = kind_record(kind)
+    where = f"{record.source} registers {record_of_kind.singular} {name!r}"
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise PluginError(f"{where}: names must be lowercase identifiers ([a-z][a-z0-9_]*)")
-    base = _base_classes().get(kind)
-    if base is None:
-        if not callable(component):
-            raise PluginError(f"{where}, which is not callable. Received: {component!r}")
-        return
-    if not (isinstance(component, type) and issubclass(component, base)):
-        raise PluginError(f"{where}, which is not a subclass of framework.{base.__name__}. "
-                          f"Received: {component!r}")
-    required = {"layers": ("forward_pass", "backward_pass"), "losses": ("forward_pass", "backward_pass"),
-                "optimizers": ("update",), "callbacks": ()}[kind]
-    missing = [m for m in required if getattr(component, m) is getattr(base, m)]
-    if kind == "optimizers" and missing and component.step is not base.step:
-        missing = []
-    if missing:
-        raise PluginError(f"{where}, which does not implement {', '.join(missing)} "
-                          f"(required of every {base.__name__})")
+    problems = record_of_kind.problems(component)
+    if problems:
+        raise PluginError(f"{where}, which " + "; it ".join(problems))
 
 
 class Registry:
@@ -111,15 +83,16 @@ class Registry:
             register_plugin(pm, plugin, record)
             records.append(record)
         by_name = {r.name: r for r in records}
-        entries: dict[str, dict[str, Entry]] = {kind: {} for kind in hookspecs.KINDS.values()}
-        for hook_name, kind in hookspecs.KINDS.items():
-            for record, provided in call_hook_per_plugin(pm, hook_name, by_name):
+        entries: dict[str, dict[str, Entry]] = {k.name: {} for k in KINDS}
+        for k in KINDS:
+            kind = k.name
+            for record, provided in call_hook_per_plugin(pm, k.hook, by_name):
                 for name, component in provided.items():
                     check_component(kind, name, component, record)
                     if name in entries[kind]:
                         first = entries[kind][name].plugin
                         raise PluginError(
-                            f"{kind[:-1]} name {name!r} is registered twice: by {first.source} "
+                            f"{k.singular} name {name!r} is registered twice: by {first.source} "
                             f"and by {record.source}. Names must be unique; uninstall or rename one.")
                     entries[kind][name] = Entry(kind, name, component, record)
                     record.provides.setdefault(kind, []).append(name)
@@ -146,13 +119,11 @@ class Registry:
     # -- queries --------------------------------------------------------------
     @property
     def kinds(self) -> list[str]:
-        return list(hookspecs.KINDS.values())
+        return [k.name for k in KINDS]
 
     def _kind(self, kind: str) -> dict[str, Entry]:
-        entries = self.load()._entries
-        if kind not in entries:
-            raise RegistryError(f"unknown component kind {kind!r}; kinds: {', '.join(entries)}")
-        return entries[kind]
+        kind_record(kind)  # an unknown kind is a RegistryError listing the kinds
+        return self.load()._entries[kind]
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._kind(kind))
@@ -202,9 +173,9 @@ class Registry:
         """The pydantic model of the arguments ``name`` accepts in a config."""
         key = (kind, name)
         if key not in self._models:
-            self._models[key] = model_from_signature(
-                self.get(kind, name), skip=INJECTED.get(kind, frozenset()),
-                optional=INFERRED.get(kind, frozenset()), title=f"{kind}.{name}")
+            k = kind_record(kind)
+            self._models[key] = model_from_signature(self.get(kind, name), skip=k.injected,
+                                                     optional=k.inferred, title=f"{kind}.{name}")
         return self._models[key]
 
     def check_args(self, kind: str, name: str, args: dict[str, Any]) -> list[tuple[str, str]]:

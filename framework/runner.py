@@ -56,6 +56,21 @@ def new_run_dir(experiment: Experiment, runs_dir: str | Path = "runs") -> Path:
     return path
 
 
+def run_dir_defaults(callbacks: list) -> list:
+    """The callbacks every run directory has (metrics log, checkpoints ...) that ``callbacks`` lacks.
+
+    Each callback class declares its own ``run_dir_default`` arguments; the
+    runner names none of them.
+    """
+    added = []
+    for entry in registry.entries("callbacks"):
+        cls = entry.component
+        if cls.run_dir_default is not None and not any(isinstance(cb, cls) for cb in callbacks):
+            added.append(registry.build("callbacks", entry.name, dict(cls.run_dir_default),
+                                        path=f"{cls.__name__}.run_dir_default"))
+    return added
+
+
 def check_targets(experiment: Experiment, logs: dict[str, float]) -> dict[str, dict[str, Any]]:
     result = {}
     for key, target in experiment.targets.items():
@@ -99,16 +114,10 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         run_dir = resume if resume.is_dir() else run_dir
     if run_dir is not None:
         run_dir = Path(run_dir)
-        kinds = {type(cb).__name__ for cb in callbacks}
-        if "MetricsLogger" not in kinds:
-            callbacks.append(registry.build("callbacks", "metrics_logger", {"path": "metrics.csv"}))
-        if "ModelCheckpoint" not in kinds:
-            callbacks.append(registry.build("callbacks", "checkpoint", {"directory": "checkpoints", "keep_last": 2}))
+        callbacks += run_dir_defaults(callbacks)
+        spec = experiment.to_dict()
         for cb in callbacks:
-            if hasattr(cb, "set_run_dir"):
-                cb.set_run_dir(run_dir)
-            if hasattr(cb, "spec"):
-                cb.spec = experiment.to_dict()
+            cb.bind_run(run_dir, spec)
     trainer = Trainer(model, loss, optimizer, epochs=experiment.trainer.epochs,
                       batch_size=experiment.trainer.batch_size, shuffle=experiment.trainer.shuffle,
                       seed=experiment.seed, callbacks=callbacks, metrics=experiment.trainer.metrics,

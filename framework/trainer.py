@@ -323,9 +323,7 @@ class Trainer:
         where = f"epoch {self.epoch + 1}, batch {self.batch}" if self.batch else f"the end of epoch {self.epoch}"
         saved = None
         for cb in self.callbacks:
-            save = getattr(cb, "save_now", None)
-            if save is not None:
-                saved = save(self)
+            saved = cb.save_now(self) or saved
         if saved is not None:
             raise TrainingInterrupted(f"training interrupted at {where}; checkpoint saved to {saved}. "
                                       f"Resume with Trainer.fit(..., resume_from='{saved}').",

@@ -58,6 +58,8 @@ class Tanh(Layer):
 class ReLU(Layer):
     """A = max(X, 0), elementwise; derivative 0 at X = 0. Shape: X (n, m) -> A (n, m)."""
 
+    init_before = "he_normal"  # He et al.: a ReLU zeroes half its inputs, so double the variance
+
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
         np.maximum(X, 0.0, out=A)

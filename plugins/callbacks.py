@@ -30,11 +30,11 @@ from framework.types import NonNegativeFloat, PositiveInt
 
 
 class RunDirMixin:
-    """Resolves a relative path attribute against a run directory."""
+    """Resolves a relative path attribute against the run directory (``bind_run``)."""
 
     path_attribute = "path"
 
-    def set_run_dir(self, run_dir: Path) -> None:
+    def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
         value = Path(getattr(self, self.path_attribute))
         if not value.is_absolute():
             setattr(self, self.path_attribute, Path(run_dir) / value)
@@ -123,6 +123,7 @@ class ModelCheckpoint(RunDirMixin, Callback):
 
     path_attribute = "directory"
     order = 100  # after every other callback, so their state is saved up to date
+    run_dir_default = {"directory": "checkpoints", "keep_last": 2}
 
     def __init__(self, directory: str = "checkpoints", every_epochs: int = 1, every_batches: int = 0,
                  keep_last: PositiveInt = 3):
@@ -133,6 +134,10 @@ class ModelCheckpoint(RunDirMixin, Callback):
         self.every_epochs, self.every_batches, self.keep_last = every_epochs, every_batches, keep_last
         self.spec: dict | None = None  # the experiment, stored in each checkpoint when known
         self.written: list[str] = []
+
+    def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
+        super().bind_run(run_dir, spec)
+        self.spec = spec
 
     def save_now(self, trainer) -> Path:
         path = self.directory / checkpoint_name(trainer.epoch, trainer.batch)
@@ -171,6 +176,8 @@ class MetricsLogger(RunDirMixin, Callback):
         overwrite: allow replacing an existing file when training starts
             from scratch (a resumed run always appends).
     """
+
+    run_dir_default = {"path": "metrics.csv"}
 
     def __init__(self, path: str = "metrics.csv", format: Literal["auto", "csv", "jsonl"] = "auto",
                  overwrite: bool = False):
