@@ -60,6 +60,9 @@ class Dataset:
         X, y: the arrays (float).
         name: where the data came from, used in messages.
         feature_names, target_names: optional labels of X's and y's rows.
+        classes: for classification, the name of each class: y is then one
+            row of class indices 0..len(classes)-1 (as floats), and
+            ``classes[int(y[0, j])]`` is example j's label.
         info: anything the source wants to report (e.g. the true weights of
             a synthetic task).
     """
@@ -69,10 +72,18 @@ class Dataset:
     name: str = "data"
     feature_names: list[str] | None = None
     target_names: list[str] | None = None
+    classes: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.X, self.y = check_arrays(self.X, self.y, self.name)
+        if self.classes is not None:
+            self.classes = [str(c) for c in self.classes]
+            n = len(self.classes)
+            if self.y.shape[0] != 1 or not np.all((self.y >= 0) & (self.y < n) & (self.y == np.round(self.y))):
+                raise DataError(f"{self.name}: with {n} classes, y must be one row of class indices "
+                                f"0..{n - 1}. Received: y of shape {self.y.shape} with values "
+                                f"{np.unique(self.y)[:10].tolist()}")
 
     @property
     def n_features(self) -> int:

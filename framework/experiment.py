@@ -9,6 +9,7 @@ and reports every problem at once with its dotted path.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import typing
@@ -342,8 +343,8 @@ def prepare_data(experiment: Experiment, data=None) -> tuple[Dataset, Dataset | 
     scaler = None
     if spec.standardize:
         scaler = Standardizer.fit(train.X)
-        train = Dataset(scaler.transform(train.X), train.y, name=train.name)
+        train = dataclasses.replace(train, X=scaler.transform(train.X))  # keeps names and classes
         if val is not None:
-            val = Dataset(scaler.transform(val.X), val.y, name=val.name)
+            val = dataclasses.replace(val, X=scaler.transform(val.X))
     dtype = experiment.dtype
     return train.astype(dtype), (val.astype(dtype) if val is not None else None), scaler

@@ -9,6 +9,15 @@ Synthetic tasks (seeded, so an experiment is reproducible bit for bit):
   one-hidden-layer sigmoid MLP fits well and a linear model cannot.
 * ``moons``: two interleaving half circles, labels 0/1 in y (1, m), for
   binary classification with a sigmoid output and BCE.
+* ``spirals``: ``n_classes`` interleaved spiral arms in the plane, class
+  indices in y (1, m), for multi-class classification (softmax and
+  cross-entropy); no linear model separates them.
+
+Real data shipped with the package (works offline, no extra dependency):
+
+* ``digits``: the UCI optical-recognition 8x8 handwritten digits, 1,797
+  images of 10 classes (E. Alpaydin and C. Kaynak, 1998; CC BY 4.0), X (64, m)
+  scaled to [0, 1], y (1, m) class indices named by ``classes``.
 
 Files (row-major on disk, one example per row; transposed here into the
 (features, m) convention, so users never transpose by hand):
@@ -25,6 +34,7 @@ import csv
 import difflib
 import math
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -33,7 +43,7 @@ import numpy as np
 from framework.data import Dataset
 from framework.errors import DataError
 from framework.hookspecs import hookimpl
-from framework.types import NonNegativeFloat, PositiveInt
+from framework.types import NonNegativeFloat, PositiveInt, UnitInterval
 
 
 def synthetic_linear(n_samples: PositiveInt = 256, n_features: PositiveInt = 10,
@@ -70,6 +80,100 @@ def moons(n_samples: PositiveInt = 400, noise: NonNegativeFloat = 0.1, seed: int
     y = np.hstack([np.zeros(n_top), np.ones(n_bottom)]).reshape(1, -1)
     perm = rng.permutation(n_samples)
     return Dataset(X[:, perm], y[:, perm], name="moons", feature_names=["x1", "x2"], target_names=["label"])
+
+
+def spirals(n_classes: PositiveInt = 3, n_samples: PositiveInt = 300, noise: NonNegativeFloat = 0.1,
+            seed: int = 0) -> Dataset:
+    """``n_classes`` spiral arms around the origin, one class per arm.
+
+    Arm k holds ``n_samples // n_classes`` points (the first ``n_samples %
+    n_classes`` arms one more), evenly spaced in radius r from 0.1 to 1 at
+    angle 2 pi k / n_classes + 4 r (each arm turns 3.6 radians), plus
+    Gaussian ``noise`` (its standard deviation) on both coordinates. The
+    columns are shuffled by the same seeded generator.
+
+    Shape: X (2, n_samples), y (1, n_samples) of class indices 0..n_classes-1.
+    """
+    if n_classes < 2:
+        raise DataError(f"spirals: expected `n_classes` >= 2. Received: n_classes={n_classes}")
+    if n_samples < n_classes:
+        raise DataError(f"spirals: `n_samples` must be at least `n_classes` (one point per arm). "
+                        f"Received: n_samples={n_samples}, n_classes={n_classes}")
+    rng = np.random.default_rng(seed)
+    counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
+    labels = np.repeat(np.arange(n_classes, dtype=np.float64), counts)
+    r = np.concatenate([np.linspace(0.1, 1.0, c) for c in counts])
+    angle = 2 * math.pi * labels / n_classes + 4.0 * r
+    X = np.vstack([r * np.cos(angle), r * np.sin(angle)]) + noise * rng.standard_normal((2, n_samples))
+    perm = rng.permutation(n_samples)
+    return Dataset(X[:, perm], labels.reshape(1, -1)[:, perm], name="spirals", feature_names=["x1", "x2"],
+                   target_names=["class"], classes=[str(k) for k in range(n_classes)])
+
+
+DIGITS_FILE = "data/digits.npz"
+#: Examples per class in the UCI description of this set (optdigits.tes).
+DIGITS_CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
+
+
+def _read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """(pixels (1797, 64) uint8 in 0..16, labels (1797,) uint8) from the package's own file."""
+    where = resources.files("plugins").joinpath(DIGITS_FILE)
+    try:
+        with where.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
+            pixels, labels = archive["pixels"], archive["labels"]
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"digits: cannot read the packaged data file {where} ({exc}); the installation "
+                        f"is incomplete: reinstall minidl") from exc
+    if (pixels.shape != (1797, 64) or labels.shape != (1797,) or pixels.dtype != np.uint8
+            or labels.dtype != np.uint8 or pixels.max() > 16
+            or tuple(np.bincount(labels, minlength=10)) != DIGITS_CLASS_COUNTS):
+        raise DataError(f"digits: the packaged data file {where} is not the 1,797 UCI digits "
+                        f"(pixels {pixels.shape} {pixels.dtype}, labels {labels.shape} {labels.dtype}); "
+                        f"reinstall minidl")
+    return pixels, labels
+
+
+def digits(subset: Literal["all", "train", "test"] = "all", test_fraction: UnitInterval = 0.2,
+           split_seed: int = 0) -> Dataset:
+    """The UCI optical-recognition handwritten digits: 1,797 8x8 images, 10 classes.
+
+    Each feature counts the "on" pixels of a 4x4 block of a 32x32 bitmap
+    (0..16); here it is divided by 16, so X is in [0, 1]. The data ships
+    inside the package (``plugins/data/digits.npz``, 45 KB): no download.
+
+    Source: E. Alpaydin and C. Kaynak, "Optical Recognition of Handwritten
+    Digits", UCI Machine Learning Repository (1998),
+    https://doi.org/10.24432/C50P49, licensed CC BY 4.0. These 1,797 images
+    are the repository's test set (optdigits.tes; 13 writers), the copy
+    scikit-learn ships as ``load_digits``.
+
+    Args:
+        subset: "all" (default), or "train" / "test": the two parts of one
+            seeded random split. "test" holds exactly the examples that
+            ``validation_split = test_fraction`` with ``split_seed`` holds out
+            of the full set (the same :meth:`Dataset.split`), and "train" the
+            rest, so a model trained on "train" never saw "test".
+        test_fraction: the fraction of examples in "test" (ignored for "all").
+        split_seed: the seed of that split.
+
+    Shape:
+        X (64, m): pixel (i, j) of the image is row 8 i + j. y (1, m): the
+        digit as a class index; ``classes`` is ["0", ..., "9"].
+    """
+    if subset not in ("all", "train", "test"):
+        raise DataError(f"digits: `subset` must be 'all', 'train' or 'test'. Received: subset={subset!r}")
+    pixels, labels = _read_digits()
+    data = Dataset(pixels.T / 16.0, labels.reshape(1, -1).astype(np.float64), name="digits",
+                   feature_names=[f"pixel_{i}_{j}" for i in range(8) for j in range(8)],
+                   target_names=["digit"], classes=[str(k) for k in range(10)])
+    if subset == "all":
+        return data
+    if test_fraction == 0:
+        raise DataError(f"digits: subset={subset!r} needs `test_fraction` > 0. Received: test_fraction=0")
+    train, test = data.split(test_fraction, seed=split_seed)
+    part = train if subset == "train" else test
+    part.name = f"digits ({subset}, test_fraction={test_fraction}, split_seed={split_seed})"
+    return part
 
 
 def _existing_file(path: str, kind: str) -> Path:
@@ -162,4 +266,4 @@ def npz_file(path: str, x_key: str = "X", y_key: str = "y",
 @hookimpl
 def minidl_datasets():
     return {"synthetic_linear": synthetic_linear, "synthetic_nonlinear": synthetic_nonlinear,
-            "moons": moons, "csv": csv_file, "npz": npz_file}
+            "moons": moons, "spirals": spirals, "digits": digits, "csv": csv_file, "npz": npz_file}

@@ -13,7 +13,7 @@ BUILTIN_KINDS = {
     "losses": {"mse", "bce"},
     "optimizers": {"sgd", "adam"},
     "initializers": {"glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "zeros"},
-    "datasets": {"synthetic_linear", "synthetic_nonlinear", "moons", "csv", "npz"},
+    "datasets": {"synthetic_linear", "synthetic_nonlinear", "moons", "spirals", "digits", "csv", "npz"},
     "callbacks": {"early_stopping", "checkpoint", "metrics_logger", "lr_scheduler"},
     "metrics": {"mse", "mae", "r2", "accuracy"},
     "schedules": {"constant", "step", "exponential", "cosine"},

@@ -1,0 +1,153 @@
+"""The multi-class data sources: digits (shipped with the package) and spirals."""
+
+import fnmatch
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework import DataError, Dataset
+from framework.registry import registry
+from plugins.datasets import DIGITS_FILE, digits, spirals
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_digits_matches_the_published_description():
+    data = digits()
+    # UCI optdigits.tes: 1,797 instances, 64 attributes in 0..16, and these class counts.
+    assert data.X.shape == (64, 1797) and data.y.shape == (1, 1797)
+    assert data.classes == [str(k) for k in range(10)]
+    counts = np.bincount(data.y[0].astype(int))
+    assert counts.tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    pixels = data.X * 16
+    np.testing.assert_array_equal(pixels, np.round(pixels))
+    assert pixels.min() == 0 and pixels.max() == 16
+    assert data.feature_names[9] == "pixel_1_1" and data.target_names == ["digit"]
+
+
+def test_digits_first_image_is_the_known_zero():
+    # The first row of the UCI file (and of scikit-learn's copy), written out by hand.
+    first = [0, 0, 5, 13, 9, 1, 0, 0, 0, 0, 13, 15, 10, 15, 5, 0, 0, 3, 15, 2, 0, 11, 8, 0, 0, 4, 12, 0, 0, 8,
+             8, 0, 0, 5, 8, 0, 0, 9, 8, 0, 0, 4, 11, 0, 1, 12, 7, 0, 0, 2, 14, 5, 10, 12, 0, 0, 0, 0, 6, 13, 10,
+             0, 0, 0]
+    data = digits()
+    np.testing.assert_array_equal(data.X[:, 0] * 16, first)
+    assert data.y[0, 0] == 0 and data.y[0, 1] == 1
+
+
+def test_digits_equals_scikit_learns_copy():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_digits(return_X_y=True)
+    data = digits()
+    np.testing.assert_array_equal(data.X.T * 16, X)
+    np.testing.assert_array_equal(data.y[0], y)
+
+
+def test_digits_train_and_test_partition_the_set_as_the_validation_split_does():
+    full = digits()
+    train, test = digits(subset="train"), digits(subset="test", test_fraction=0.2, split_seed=0)
+    assert train.n_examples + test.n_examples == 1797 and test.n_examples == 359
+    same_train, same_val = full.split(0.2, seed=0)
+    np.testing.assert_array_equal(test.X, same_val.X)
+    np.testing.assert_array_equal(train.y, same_train.y)
+    # Disjoint: no test image occurs among the training images (the set has no duplicates).
+    assert len({c.tobytes() for c in full.X.T}) == 1797
+    seen = {c.tobytes() for c in train.X.T}
+    assert not any(c.tobytes() in seen for c in test.X.T)
+    assert test.classes == full.classes and "test" in test.name
+    other = digits(subset="test", split_seed=1)
+    assert not np.array_equal(other.X, test.X)
+    # every class is represented in the default test part
+    assert np.bincount(test.y[0].astype(int), minlength=10).min() >= 20
+
+
+def test_digits_rejects_bad_arguments_with_the_path():
+    with pytest.raises(DataError, match=r"subset='test' needs `test_fraction` > 0"):
+        digits(subset="test", test_fraction=0.0)
+    with pytest.raises(DataError, match=r"`subset` must be 'all', 'train' or 'test'. Received: subset='val'"):
+        digits(subset="val")
+    problems = registry.check_args("datasets", "digits", {"subset": "val", "test_fraction": 1.5})
+    assert {p for p, _ in problems} == {"subset", "test_fraction"}
+
+
+def test_digits_ships_as_package_data():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["plugins"]
+    assert any(fnmatch.fnmatch(DIGITS_FILE, pattern) for pattern in patterns)
+    path = ROOT / "plugins" / DIGITS_FILE
+    assert path.stat().st_size < 60_000
+    with np.load(path, allow_pickle=False) as archive:
+        assert sorted(archive.keys()) == ["labels", "pixels"]
+        assert archive["pixels"].dtype == np.uint8
+
+
+def test_a_damaged_digits_file_is_reported(monkeypatch, tmp_path):
+    import plugins.datasets as module
+
+    bad = tmp_path / "digits.npz"
+    np.savez(bad, pixels=np.zeros((10, 64), np.uint8), labels=np.zeros(10, np.uint8))
+    monkeypatch.setattr(module, "DIGITS_FILE", str(bad))
+    with pytest.raises(DataError, match="is not the 1,797 UCI digits.*reinstall minidl"):
+        digits()
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="cannot read the packaged data file.*reinstall minidl"):
+        digits()
+
+
+def test_spirals_is_seeded_balanced_and_shaped():
+    a, b = spirals(n_classes=4, n_samples=202, noise=0.05, seed=3), spirals(4, 202, 0.05, seed=3)
+    np.testing.assert_array_equal(a.X, b.X)
+    np.testing.assert_array_equal(a.y, b.y)
+    assert a.X.shape == (2, 202) and a.y.shape == (1, 202) and a.classes == ["0", "1", "2", "3"]
+    assert np.bincount(a.y[0].astype(int)).tolist() == [51, 51, 50, 50]
+    assert not np.array_equal(spirals(seed=4).X, spirals(seed=3).X)
+    # Without noise every point lies on its arm: radius r in [0.1, 1], angle 2 pi k / C + 4 r.
+    clean = spirals(n_classes=3, n_samples=90, noise=0.0)
+    r = np.hypot(*clean.X)
+    angle = 2 * np.pi * clean.y[0] / 3 + 4 * r
+    np.testing.assert_allclose(clean.X, np.vstack([r * np.cos(angle), r * np.sin(angle)]), atol=1e-12)
+    assert r.min() == pytest.approx(0.1) and r.max() == pytest.approx(1.0)
+
+
+def test_spirals_defeat_a_linear_classifier():
+    # Nearest class mean (a linear rule) is near chance: the arms wind around each other.
+    data = spirals(n_classes=3, n_samples=600, noise=0.0)
+    means = np.stack([data.X[:, data.y[0] == k].mean(axis=1) for k in range(3)])
+    predicted = np.argmin(((data.X.T[:, None, :] - means[None]) ** 2).sum(-1), axis=1)
+    assert np.mean(predicted == data.y[0]) < 0.6
+
+
+def test_spirals_rejects_bad_arguments():
+    with pytest.raises(DataError, match=r"expected `n_classes` >= 2. Received: n_classes=1"):
+        spirals(n_classes=1)
+    with pytest.raises(DataError, match=r"at least `n_classes`.*n_samples=2, n_classes=3"):
+        spirals(n_classes=3, n_samples=2)
+
+
+def test_dataset_classes_must_index_y():
+    with pytest.raises(DataError, match=r"with 2 classes, y must be one row of class indices 0..1"):
+        Dataset(np.ones((2, 3)), np.array([[0.0, 1.0, 2.0]]), classes=["a", "b"])
+    with pytest.raises(DataError, match=r"one row of class indices"):
+        Dataset(np.ones((2, 3)), np.array([[0.0, 0.5, 1.0]]), classes=["a", "b"])
+    ok = Dataset(np.ones((2, 3)), np.array([0, 1, 1]), classes=["a", "b"])
+    train, val = ok.split(1 / 3, seed=0)
+    assert train.classes == val.classes == ["a", "b"]
+
+
+def test_prepared_experiment_data_keeps_the_classes():
+    from framework.experiment import Experiment, prepare_data
+
+    experiment = Experiment.from_dict({
+        "model": {"layers": [{"type": "linear", "out_features": 10}]}, "loss": {"type": "mse"},
+        "optimizer": {"type": "sgd"}, "dtype": "float32",
+        "data": {"source": {"type": "digits"}, "standardize": True, "validation_split": 0.2}})
+    train, val, scaler = prepare_data(experiment)
+    assert train.classes == val.classes == [str(k) for k in range(10)]
+    assert train.X.dtype == np.float32 and scaler is not None
