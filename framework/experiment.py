@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from framework.config_files import apply_override, read_config, write_config
 from framework.data import Dataset, Standardizer
 from framework.errors import ConfigError, MinidlError, RegistryError
+from framework.loss import pairing_problem
 from framework.registry import join_path, pydantic_problems, registry
 from framework.sequential import Sequential
 from framework.types import PositiveInt
@@ -198,6 +199,17 @@ def _block_problems(kind: str, block: Any, path: str) -> list[tuple[str, str]]:
                        if (full := join_path(path, p)) not in already]
 
 
+def _pairing_problems(layers: list, loss: Any) -> list[tuple[str, str]]:
+    """The model's last layer against what the loss expects (both declare it; see pairing_problem)."""
+    last = layers[-1]
+    if not (isinstance(last, dict) and isinstance(loss, dict) and isinstance(last.get("type"), str)
+            and isinstance(loss.get("type"), str)):
+        return []
+    problem = pairing_problem(registry.get("layers", last["type"]), registry.get("losses", loss["type"]),
+                              layer_name=repr(last["type"]), loss_name=repr(loss["type"]))
+    return [] if problem is None else [(f"model.layers[{len(layers) - 1}]", problem)]
+
+
 def component_problems(data: Any) -> list[tuple[str, str]]:
     """Unknown component names and invalid component arguments, with their paths."""
     if not isinstance(data, dict):
@@ -207,7 +219,10 @@ def component_problems(data: Any) -> list[tuple[str, str]]:
     if isinstance(layers, list):
         for i, block in enumerate(layers):
             problems += _block_problems("layers", block, f"model.layers[{i}]")
-    problems += _block_problems("losses", data.get("loss"), "loss")
+    loss_problems = _block_problems("losses", data.get("loss"), "loss")
+    problems += loss_problems
+    if isinstance(layers, list) and layers and not problems:
+        problems += _pairing_problems(layers, data.get("loss"))
     problems += _block_problems("optimizers", data.get("optimizer"), "optimizer")
     if isinstance(data.get("data"), dict):
         problems += _block_problems("datasets", data["data"].get("source"), "data.source")

@@ -67,6 +67,12 @@ class Layer:
     #: says "he_normal"; ``None`` leaves the layer's own default.
     init_before: str | None = None
 
+    #: What the output means when the layer ends a model, e.g. "probabilities"
+    #: (a softmax or sigmoid); ``None`` says nothing. A loss declares what it
+    #: expects (:attr:`framework.loss.Loss.expects`), and a model whose last
+    #: layer produces something else is rejected before training.
+    produces: str | None = None
+
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter] = {}
         self._dtype: np.dtype | None = None  # of the parameters; kept by add_parameter and to()

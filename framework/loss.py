@@ -22,8 +22,25 @@ class Loss:
         dtype. ``backward()`` returns dL/dy_hat, shape (out, m), a fresh array.
     """
 
+    #: What y_hat must be, e.g. "logits" (unnormalised scores) or
+    #: "probabilities"; ``None`` accepts any output. A model whose last layer
+    #: declares that it :attr:`~framework.layer.Layer.produces` something else
+    #: is rejected before training (:func:`pairing_problem`).
+    expects: str | None = None
+
+    #: Appended to the message of that rejection: how to fix the pairing.
+    pairing_hint: str = ""
+
     def __init__(self) -> None:
         self._cache: Any = NO_CACHE
+
+    def target_rows(self, out_rows: int) -> tuple[int, ...]:
+        """The numbers of target rows this loss accepts for a model with ``out_rows`` outputs.
+
+        The default is ``(out_rows,)``: y has y_hat's shape. A loss taking
+        class indices (one row) besides per-class targets says ``(1, out_rows)``.
+        """
+        return (out_rows,)
 
     def forward_pass(self, y_hat: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward_pass(y_hat, y)")
@@ -74,3 +91,24 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def pairing_problem(last_layer: Any, loss: Any, *, layer_name: str | None = None,
+                    loss_name: str | None = None) -> str | None:
+    """Why a model ending in ``last_layer`` cannot feed ``loss``, or ``None`` when it can.
+
+    Both may be classes or instances; the names (registered names, in an
+    experiment) default to the class names. Only what they declare is
+    compared: the layer's ``produces`` against the loss's ``expects``.
+    """
+    produces = getattr(last_layer, "produces", None)
+    expects = getattr(loss, "expects", None)
+    if produces is None or expects is None or produces == expects:
+        return None
+    if layer_name is None:
+        layer_name = last_layer.__name__ if isinstance(last_layer, type) else type(last_layer).__name__
+    if loss_name is None:
+        loss_name = loss.__name__ if isinstance(loss, type) else type(loss).__name__
+    hint = getattr(loss, "pairing_hint", "")
+    return (f"the model's last layer ({layer_name}) outputs {produces}, but the loss ({loss_name}) "
+            f"expects {expects}" + (f": {hint}" if hint else ""))

@@ -96,11 +96,15 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
     started = time.perf_counter()
     train, val, scaler = prepare_data(experiment, data)
     model = build_model(experiment, in_features=train.n_features)
-    out = model.predict(train.X[:, :1]).shape[0]
-    if out != train.n_outputs:
-        raise ConfigError([(f"model.layers[{len(model) - 1}]", f"the model outputs {out} rows but the data has "
-                                                               f"{train.n_outputs} target row(s)")], experiment._source)
     loss = registry.build("losses", experiment.loss.type, experiment.loss.args, path="loss")
+    out = model.predict(train.X[:, :1]).shape[0]
+    accepted = loss.target_rows(out)
+    if train.n_outputs not in accepted:
+        rows = " or ".join(str(r) for r in accepted)
+        raise ConfigError([(f"model.layers[{len(model) - 1}]", f"the model outputs {out} rows, so the loss "
+                                                               f"{experiment.loss.type!r} needs {rows} target "
+                                                               f"row(s), but the data has {train.n_outputs}")],
+                          experiment._source)
     optimizer = registry.build("optimizers", experiment.optimizer.type, experiment.optimizer.args,
                                path="optimizer", params=model.parameters())
     callbacks = [registry.build("callbacks", b.type, b.args, path=f"trainer.callbacks[{i}]")

@@ -16,9 +16,9 @@ from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
 from framework.checks import check_positive_int
 from framework.data import check_arrays
-from framework.errors import DTypeError, MinidlError, TrainingError
+from framework.errors import ConfigError, DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
-from framework.loss import Loss
+from framework.loss import Loss, pairing_problem
 from framework.optimizer import Optimizer
 
 
@@ -111,6 +111,10 @@ class Trainer:
             raise TypeError(f"Trainer: `loss` must be a Loss. Received: {type(loss).__name__}")
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"Trainer: `optimizer` must be an Optimizer. Received: {type(optimizer).__name__}")
+        layers = getattr(model, "layers", None)
+        problem = pairing_problem(layers[-1] if layers else model, loss)
+        if problem is not None:
+            raise ConfigError([("Trainer", problem)])
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.epochs = check_positive_int("Trainer", "epochs", epochs)
         self.batch_size = check_positive_int("Trainer", "batch_size", batch_size)

@@ -10,6 +10,12 @@ costs no extra memory beyond what forward produced.
 * ReLU: A = max(X, 0). dX = dY * [X > 0]: the derivative at exactly 0 is
   taken as 0 (PyTorch's choice; the course notes pick 1, and any value in
   [0, 1] is a valid subgradient).
+* Softmax: over the rows of each column, A = e^(X - max) / sum e^(X - max)
+  (the column max subtracted: no overflow). dX = A * (dY - sum_rows(dY * A)).
+
+Sigmoid and Softmax declare ``produces = "probabilities"``: a loss that
+expects logits (``cross_entropy``, ``bce_with_logits``) applies the same
+transform itself, stably, and rejects a model that ends in one of them.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from framework.layer import Layer
 
 class Sigmoid(Layer):
     """A = sigmoid(X), elementwise. Shape: X (n, m) -> A (n, m)."""
+
+    produces = "probabilities"
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
@@ -72,6 +80,36 @@ class ReLU(Layer):
         return dX
 
 
+class Softmax(Layer):
+    """A = softmax over the rows of each column of X: classes are rows.
+
+    A[c, j] = exp(X[c, j] - M_j) / sum_k exp(X[k, j] - M_j), with M_j the
+    column's max, so that exp never overflows (the value is unchanged).
+
+    Shape: X (C, m) -> A (C, m), each column summing to 1.
+
+    Backward: dX = A * (dY - sum over rows of (dY * A)), the Jacobian of each
+    column (diag(a) - a a^T) applied without forming it.
+    """
+
+    produces = "probabilities"
+
+    def forward_pass(self, X, training):
+        A = self.output_buffer("A", X.shape, X.dtype)
+        np.subtract(X, X.max(axis=0, keepdims=True), out=A)
+        np.exp(A, out=A)
+        A /= A.sum(axis=0, keepdims=True)
+        return A, A
+
+    def backward_pass(self, dY, A):
+        dX = self.output_buffer("dX", A.shape, A.dtype)
+        np.multiply(dY, A, out=dX)
+        s = dX.sum(axis=0, keepdims=True)
+        np.subtract(dY, s, out=dX)
+        dX *= A
+        return dX
+
+
 @hookimpl
 def minidl_layers():
-    return {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
+    return {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "softmax": Softmax}

@@ -1,5 +1,6 @@
 """Plugin loading through entry points, and every failure mode with its message."""
 
+import re
 import types
 
 import pytest
@@ -84,7 +85,7 @@ def test_a_third_party_layer_is_usable_by_name():
 
 def test_unknown_name_lists_available_and_closest():
     with pytest.raises(RegistryError, match=r"can't find 'sigmoidd' in registry layers. Did you mean 'sigmoid'\? "
-                                            r"Available names: linear, relu, sigmoid, tanh"):
+                                            r"Available names: ([a-z_]+, )*linear, ([a-z_]+, )*relu, sigmoid, ([a-z_]+, )*tanh\."):
         Registry(entry_points=builtins()).get("layers", "sigmoidd")
 
 
@@ -198,7 +199,7 @@ def test_plugins_cli_lists_distributions_and_components(capsys):
     out = capsys.readouterr().out
     assert out.startswith("plugins: ") and "minidl-0.1.0" in out.splitlines()[0]
     assert "minidl:layers (minidl 0.1.0): layers: linear" in out
-    assert "minidl:activations (minidl 0.1.0): layers: relu, sigmoid, tanh" in out
+    assert re.search(r"minidl:activations \(minidl 0.1.0\): layers: ([a-z_]+, )*relu, sigmoid, ([a-z_]+, )*tanh\b", out)
 
 
 def test_check_plugins_cli(capsys):

@@ -1,0 +1,188 @@
+"""softmax and cross_entropy: closed forms, finite differences, validation of the pairing."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from framework import ConfigError, DataError, DTypeError, Experiment, ShapeError, Trainer, gradcheck
+from framework.registry import registry
+from framework.sequential import Sequential
+from framework.testing import assert_layer_conforms
+from plugins.activations import Sigmoid, Softmax
+from plugins.layers import Linear
+from plugins.losses import CrossEntropyLoss
+from plugins.metrics import accuracy
+from plugins.optimizers import SGD
+
+
+def naive_softmax(Z):
+    E = np.exp(Z)
+    return E / E.sum(axis=0)
+
+
+def test_softmax_is_the_closed_form_over_rows_of_each_column(rng):
+    Z = rng.standard_normal((4, 9))
+    A = Softmax()(Z)
+    np.testing.assert_allclose(A, naive_softmax(Z), rtol=1e-14)
+    np.testing.assert_allclose(A.sum(axis=0), np.ones(9), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_is_stable_for_huge_logits(dtype):
+    Z = np.array([[1000.0, -1000.0], [999.0, -1001.0], [0.0, 5.0]], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        A = Softmax()(Z)
+    assert A.dtype == dtype
+    e = np.exp(-1.0)
+    np.testing.assert_allclose(A[:, 0], [1 / (1 + e), e / (1 + e), 0.0], rtol=1e-6)
+    assert A[2, 1] == pytest.approx(1.0) and A[0, 1] == 0.0
+
+
+def test_softmax_backward_is_the_jacobian_product(rng):
+    Z, dY = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    layer = Softmax()
+    A = layer(Z)
+    dX = layer.backward(dY)
+    for j in range(4):
+        a = A[:, j]
+        J = np.diag(a) - np.outer(a, a)
+        np.testing.assert_allclose(dX[:, j], J @ dY[:, j], rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_passes_the_conformance_kit():
+    assert_layer_conforms(Softmax, in_features=4, registered_name="softmax")
+
+
+def test_cross_entropy_with_indices_is_the_mean_negative_log_probability(rng):
+    Z = rng.standard_normal((5, 8)) * 3
+    y = rng.integers(0, 5, 8)
+    expected = -np.mean(np.log(naive_softmax(Z)[y, np.arange(8)]))
+    for target in (y.reshape(1, -1).astype(float), y, y.astype(np.int32)):
+        loss = CrossEntropyLoss()
+        assert loss(Z, target) == pytest.approx(expected, rel=1e-13)
+        onehot = np.eye(5)[:, y]
+        np.testing.assert_allclose(loss.backward(), (naive_softmax(Z) - onehot) / 8, rtol=1e-12, atol=1e-16)
+
+
+def test_label_smoothing_is_a_mixed_target(rng):
+    Z, y, e = rng.standard_normal((4, 6)), rng.integers(0, 4, 6), 0.2
+    Q = (1 - e) * np.eye(4)[:, y] + e / 4
+    by_index = CrossEntropyLoss(label_smoothing=e)
+    by_prob = CrossEntropyLoss()
+    assert by_index(Z, y.reshape(1, -1).astype(float)) == pytest.approx(by_prob(Z, Q), rel=1e-13)
+    np.testing.assert_allclose(by_index.backward(), by_prob.backward(), rtol=1e-12, atol=1e-16)
+    np.testing.assert_allclose(CrossEntropyLoss()(Z, Q), -np.sum(Q * np.log(naive_softmax(Z))) / 6, rtol=1e-13)
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_cross_entropy_gradcheck(rng, smoothing, probabilities):
+    Z = rng.standard_normal((4, 5))
+    if probabilities:
+        y = rng.uniform(0.1, 1, (4, 5))
+        y[:, 0] *= 3  # a column that does not sum to 1: the gradient keeps its sum
+    else:
+        y = rng.integers(0, 4, (1, 5)).astype(float)
+    assert gradcheck(CrossEntropyLoss(smoothing), Z, y).worst < 1e-7
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_is_finite_and_exact_for_huge_logits(dtype):
+    Z = np.array([[1000.0, -1000.0], [0.0, 0.0]], dtype=dtype)
+    y = np.array([[1.0, 0.0]])
+    loss = CrossEntropyLoss()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = loss(Z, y)
+        grad = loss.backward()
+    assert value == pytest.approx((1000.0 + 1000.0) / 2)  # -log softmax = 1000 for each wrong column
+    assert grad.dtype == dtype
+    np.testing.assert_allclose(grad, [[0.5, -0.5], [-0.5, 0.5]], atol=1e-7)
+
+
+def test_cross_entropy_rejects_bad_targets():
+    Z = np.zeros((3, 4))
+    with pytest.raises(DataError, match=r"class indices must be integers in \[0, 2\] for 3 rows of logits. Received: 3"):
+        CrossEntropyLoss()(Z, np.array([[0.0, 1.0, 2.0, 3.0]]))
+    with pytest.raises(DataError, match=r"Received: 0.5"):
+        CrossEntropyLoss()(Z, np.array([0.0, 0.5, 1.0, 2.0]))
+    with pytest.raises(ShapeError, match=r"class indices of shape \(1, 4\) or \(4,\), or as class probabilities "
+                                         r"of y_hat's shape \(3, 4\). Received: y \(2, 4\)"):
+        CrossEntropyLoss()(Z, np.zeros((2, 4)))
+    with pytest.raises(DTypeError, match="Received: y_hat float64, y float32"):
+        CrossEntropyLoss()(Z, np.zeros((3, 4), dtype=np.float32))
+    with pytest.raises(ConfigError, match=r"label_smoothing: Input should be less than or equal to 1"):
+        registry.build("losses", "cross_entropy", {"label_smoothing": 1.5}, path="loss")
+    with pytest.raises(ValueError, match=r"expected `label_smoothing` to be a finite number >= 0 and <= 1. "
+                                         r"Received: label_smoothing=-0.1"):
+        CrossEntropyLoss(-0.1)
+
+
+def spec(last="linear", loss="cross_entropy"):
+    layers = [{"type": "linear", "in_features": 2, "out_features": 3}]
+    if last != "linear":
+        layers.append({"type": last})
+    return {"model": {"layers": layers}, "loss": {"type": loss}, "optimizer": {"type": "sgd"}}
+
+
+@pytest.mark.parametrize("last", ["softmax", "sigmoid"])
+def test_a_model_ending_in_probabilities_is_rejected_before_cross_entropy(last):
+    with pytest.raises(ConfigError, match=rf"model.layers\[1\]: the model's last layer \('{last}'\) outputs "
+                                          rf"probabilities, but the loss \('cross_entropy'\) expects logits: "
+                                          rf"remove the final softmax \(or sigmoid\) layer"):
+        Experiment.from_dict(spec(last))
+    Experiment.from_dict(spec("linear"))      # logits: fine
+    Experiment.from_dict(spec(last, "mse"))   # mse expects nothing in particular
+
+
+def test_the_trainer_rejects_the_same_pairing():
+    model = Sequential([Linear(2, 3, seed=0), Softmax()])
+    with pytest.raises(ConfigError, match=r"Trainer: the model's last layer \(Softmax\) outputs probabilities, "
+                                          r"but the loss \(CrossEntropyLoss\) expects logits"):
+        Trainer(model, CrossEntropyLoss(), SGD(model.parameters()))
+
+
+def test_accuracy_takes_the_argmax_over_rows():
+    y_hat = np.array([[2.0, 0.1, 0.3, 0.0], [1.0, 3.0, 0.2, 0.0], [0.0, 0.0, 0.9, 0.0]])
+    assert accuracy(y_hat, np.array([[0.0, 1.0, 2.0, 1.0]])) == 0.75   # the tie in column 3 is row 0
+    assert accuracy(y_hat, np.eye(3)[:, [0, 1, 1, 0]]) == 0.75          # one-hot targets
+    assert accuracy(np.array([[0.2, 0.5, 0.9]]), np.array([[0.0, 1.0, 0.0]])) == pytest.approx(2 / 3)
+    assert accuracy.higher_is_better is True
+
+
+def blobs(m=300, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, m)
+    centers = np.array([[0.0, 3.0, -3.0], [3.0, -2.0, -2.0]])
+    X = centers[:, y] + rng.standard_normal((2, m)) * 0.7
+    return X, y.reshape(1, -1).astype(float)
+
+
+def test_an_experiment_trains_a_three_class_softmax_classifier():
+    from framework import run_experiment
+
+    experiment = Experiment.from_dict({
+        "model": {"layers": [{"type": "linear", "out_features": 16}, {"type": "tanh"},
+                             {"type": "linear", "out_features": 3}]},
+        "loss": {"type": "cross_entropy"}, "optimizer": {"type": "adam", "lr": 0.02},
+        "trainer": {"epochs": 30, "batch_size": 32, "metrics": ["accuracy"], "progress": False},
+    })
+    result = run_experiment(experiment, data=blobs())
+    assert result.history["accuracy"][-1] > 0.97
+    assert result.history["loss"][-1] < 0.15
+
+
+def test_the_data_must_have_one_row_or_one_per_class():
+    from framework import run_experiment
+
+    X, y = blobs()
+    experiment = Experiment.from_dict({
+        "model": {"layers": [{"type": "linear", "out_features": 4}]},
+        "loss": {"type": "cross_entropy"}, "optimizer": {"type": "sgd"},
+        "trainer": {"epochs": 1, "progress": False},
+    })
+    with pytest.raises(ConfigError, match=r"model.layers\[0\]: the model outputs 4 rows, so the loss "
+                                          r"'cross_entropy' needs 1 or 4 target row\(s\), but the data has 2"):
+        run_experiment(experiment, data=(X, np.vstack([y, y])))
