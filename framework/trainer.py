@@ -46,6 +46,22 @@ class History:
         for key, value in logs.items():
             self.logs.setdefault(key, []).append(float(value))
 
+    def update_last(self, logs: dict[str, float]) -> None:
+        """Add to (or correct) the last epoch's row: values a callback put in the epoch logs.
+
+        A key first seen now gets NaN for the earlier epochs, so every list
+        stays aligned with ``epochs``.
+        """
+        n = len(self.epochs)
+        for key, value in logs.items():
+            column = self.logs.get(key)
+            if column is None:
+                self.logs[key] = [math.nan] * (n - 1) + [float(value)]
+            elif len(column) == n:
+                column[-1] = float(value)
+            else:
+                column.extend([math.nan] * (n - 1 - len(column)) + [float(value)])
+
     def __getitem__(self, key: str) -> list[float]:
         if key not in self.logs:
             raise KeyError(f"history has no {key!r}; it has: {', '.join(self.logs) or '(nothing yet)'}")
@@ -204,7 +220,11 @@ class Trainer:
                 if show:
                     epochs_bar.update(1)
                     epochs_bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
-                self._call("on_epoch_end", self.epoch - 1, logs)
+                for cb in self.callbacks:
+                    cb.on_epoch_end(self, self.epoch - 1, logs)
+                    # What a callback adds to the logs (a custom metric) is part of the
+                    # epoch's record for the callbacks after it (checkpoints) and the History.
+                    self.history.update_last(logs)
                 if self._interrupted:
                     self._stop_on_interrupt()
             self._call("on_train_end", self.history.last())

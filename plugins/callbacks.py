@@ -26,6 +26,7 @@ from framework.callback import Callback
 from framework.checkpoint import checkpoint_name, save_checkpoint
 from framework.errors import TrainingError
 from framework.hookspecs import hookimpl
+from framework.metric import direction_of
 from framework.types import NonNegativeFloat, PositiveInt
 
 
@@ -47,15 +48,15 @@ class EarlyStopping(Callback):
         monitor: a key of the epoch logs ("val_loss", "loss", "val_r2", ...).
         patience: epochs without improvement before stopping.
         min_delta: the smallest change that counts as an improvement.
-        mode: "min", "max", or "auto" (max for accuracy and r2, else min).
+        mode: "min", "max", or "auto": the direction the monitored metric
+            declares (``higher_is_better``; the loss is lower-is-better),
+            resolved at the end of the first epoch.
         restore_best_weights: at the end, put back the parameters of the best epoch.
     """
 
     def __init__(self, monitor: str = "val_loss", patience: PositiveInt = 5, min_delta: NonNegativeFloat = 0.0,
                  mode: Literal["min", "max", "auto"] = "auto", restore_best_weights: bool = True):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        if mode == "auto":
-            mode = "max" if monitor.split("_")[-1] in ("accuracy", "r2") else "min"
         self.mode = mode
         self.restore_best_weights = restore_best_weights
         self.best: float | None = None
@@ -63,11 +64,18 @@ class EarlyStopping(Callback):
         self.wait = 0
         self.stopped_epoch: int | None = None
         self.best_weights: dict[str, np.ndarray] | None = None
+        self._mode: str | None = None  # "min" or "max", resolved at the first epoch's end
+
+    def resolved_mode(self, trainer) -> str:
+        """"min" or "max": ``mode``, or for "auto" the direction the monitored metric declares."""
+        if self.mode != "auto":
+            return self.mode
+        return "max" if direction_of(self.monitor, trainer.metrics, owner=f"{self!r}") else "min"
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
             return True
-        if self.mode == "min":
+        if self._mode == "min":
             return value < self.best - self.min_delta
         return value > self.best + self.min_delta
 
@@ -75,6 +83,8 @@ class EarlyStopping(Callback):
         if self.monitor not in logs:
             raise TrainingError(f"EarlyStopping monitors {self.monitor!r}, which the epoch logs do not have; "
                                 f"they have: {', '.join(logs)} (val_* keys need validation data)")
+        if self._mode is None:
+            self._mode = self.resolved_mode(trainer)
         value = logs[self.monitor]
         if self._improved(value):
             self.best, self.best_epoch, self.wait = value, epoch + 1, 0
