@@ -3,6 +3,9 @@
 Contents (format version 1; see docs/checkpoints.md):
 
 * ``param/<name>``: every parameter's data, by its dotted name ("0.W");
+* ``state/<name>``: the rest of the model's ``state_dict()``: buffers
+  ("3.running_mean") and the generator state of every stochastic layer
+  ("2.rng"), so that a model with a random layer resumes bit for bit;
 * ``optim/<index>/<key>``: the optimizer's per-parameter state arrays;
 * ``meta``: a JSON document (stored as a unicode array, so the file loads
   with ``allow_pickle=False``): format name and version, minidl version,
@@ -37,7 +40,7 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: parameter arrays, optimizer state, trainer state, spec."""
+    """A loaded checkpoint: parameter arrays, layer state, optimizer state, trainer state, spec."""
 
     path: Path
     params: dict[str, np.ndarray]
@@ -45,27 +48,17 @@ class Checkpoint:
     trainer: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    #: The model's state beyond parameters (buffers, generator states), by dotted name.
+    state: dict[str, np.ndarray] = field(default_factory=dict)
 
     def apply(self, model, optimizer=None) -> None:
-        """Copy the parameters into ``model`` (and state into ``optimizer``).
+        """Copy the parameters and layer state into ``model`` (and state into ``optimizer``).
 
         Fails, changing nothing, when the architecture differs, listing
         every mismatch (missing, unexpected, shape or dtype).
         """
-        mine = dict(model.named_parameters())
-        problems = []
-        for name in self.params:
-            if name not in mine:
-                problems.append(f"unexpected parameter {name} {self.params[name].shape} (not in the model)")
-        for name, param in mine.items():
-            if name not in self.params:
-                problems.append(f"missing parameter {name} {param.shape} (not in the checkpoint)")
-                continue
-            saved = self.params[name]
-            if saved.shape != param.shape:
-                problems.append(f"{name}: checkpoint has shape {saved.shape}, model has {param.shape}")
-            elif saved.dtype != param.dtype:
-                problems.append(f"{name}: checkpoint has dtype {saved.dtype}, model has {param.dtype}")
+        problems, apply_state, _ = model._plan_state_load({**self.params, **self.state}, strict=True,
+                                                          source="checkpoint")
         if problems:
             raise CheckpointError(f"{self.path} does not fit this model ({len(problems)} mismatch"
                                   f"{'es' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))
@@ -79,8 +72,7 @@ class Checkpoint:
                 optimizer.load_state_dict(self.optimizer)
             except (ValueError, KeyError) as exc:
                 raise CheckpointError(f"{self.path}: optimizer state does not fit: {exc}") from exc
-        for name, param in mine.items():
-            param.data[...] = self.params[name]
+        apply_state()
 
 
 def _json_default(value):
@@ -101,11 +93,14 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
     for name, p in params.items():
         if not np.all(np.isfinite(p.data)):
             raise CheckpointError(f"refusing to save {path}: parameter {name} holds NaN or inf values")
+    state = {n: a for n, a in model.state_dict().items() if n not in params}
     arrays: dict[str, np.ndarray] = {f"param/{n}": p.data for n, p in params.items()}
+    arrays.update((f"state/{n}", a) for n, a in state.items())
     meta: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "minidl_version": _version(),
         "params": {n: {"shape": list(p.shape), "dtype": str(p.dtype)} for n, p in params.items()},
+        "state": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in state.items()},
         "trainer": trainer or {}, "spec": spec,
     }
     if optimizer is not None:
@@ -167,6 +162,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     missing = [n for n in meta["params"] if n not in params]
     if missing:
         raise CheckpointError(f"{path} is incomplete: no array for parameter(s) {', '.join(missing)}")
+    state = {name: data[f"state/{name}"] for name in meta.get("state", {}) if f"state/{name}" in data}
+    missing = [n for n in meta.get("state", {}) if n not in state]
+    if missing:
+        raise CheckpointError(f"{path} is incomplete: no array for layer state {', '.join(missing)}")
     optimizer = None
     if "optimizer" in meta:
         o = meta["optimizer"]
@@ -177,7 +176,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         optimizer = {"class": o["class"], "hyperparameters": o["hyperparameters"], "steps": o["steps"],
                      "state": states}
     return Checkpoint(path=path, params=params, optimizer=optimizer, trainer=meta.get("trainer", {}),
-                      spec=meta.get("spec"), meta=meta)
+                      spec=meta.get("spec"), meta=meta, state=state)
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:

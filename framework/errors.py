@@ -26,6 +26,10 @@ class BackwardError(MinidlError, RuntimeError):
     """``backward`` was called without a matching ``forward(training=True)``."""
 
 
+class StateError(MinidlError, ValueError):
+    """A layer's state (parameters, buffers, generator) does not fit: missing, unexpected or mis-shaped entries."""
+
+
 class ConfigError(MinidlError, ValueError):
     """An experiment or component configuration is invalid.
 

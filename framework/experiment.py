@@ -278,6 +278,8 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
     otherwise the layer's own default applies (Glorot for Linear). One
     ``numpy.random.Generator`` seeded with ``seed`` initialises all layers
     in order, so the same spec and seed give the same model bit for bit.
+    Every random layer (``stochastic = True``) is then seeded from the same
+    ``seed`` through :meth:`Sequential.seed`: each gets its own stream.
     """
     if isinstance(spec, Experiment):
         seed = spec.seed if seed is None else seed
@@ -323,7 +325,10 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
             except MinidlError as exc:
                 raise ConfigError([(path, f"does not accept the {features} features it receives: {exc}")]) from None
         layers.append(layer)
-    return Sequential(layers)
+    model = Sequential(layers)
+    if seed is not None:
+        model.seed(seed)
+    return model
 
 
 def build_dataset(experiment: Experiment) -> Dataset:

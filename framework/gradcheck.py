@@ -8,6 +8,11 @@ L = loss(y_hat, y) and the input checked is y_hat.
 Everything runs on a float64 copy of the object (a float32 layer is checked
 in float64, where central differences are accurate to about 1e-10).
 
+Layers with state are checked with the state frozen: before every
+evaluation the buffers and the random generator are put back as they were
+before the first one, so a random layer draws the same numbers (the same
+dropout mask) each time and a running statistic does not drift.
+
 The error reported for an array is its worst element, relative to the
 array's gradient scale:  max_i |analytic_i - numeric_i| / max(max_i |analytic_i|,
 max_i |numeric_i|, 1e-12). Unlike a per-element ratio it does not blow up on
@@ -58,16 +63,17 @@ class GradcheckReport:
 
 
 def _numeric_grad(f, array: np.ndarray, eps: float) -> np.ndarray:
-    grad = np.zeros_like(array)
-    flat, gflat = array.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    # Indexing the array itself (not a flat reshape, which is a copy for a
+    # Fortran-ordered array) so that every perturbation reaches f.
+    grad = np.zeros(array.shape, dtype=array.dtype)
+    for index in np.ndindex(*array.shape):
+        old = array[index]
+        array[index] = old + eps
         plus = f()
-        flat[i] = old - eps
+        array[index] = old - eps
         minus = f()
-        flat[i] = old
-        gflat[i] = (plus - minus) / (2 * eps)
+        array[index] = old
+        grad[index] = (plus - minus) / (2 * eps)
     return grad
 
 
@@ -94,8 +100,8 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
         a :class:`GradcheckReport` with the worst relative error per
         parameter (by its dotted name) and for the input ("input").
     """
-    X = np.array(X, dtype=np.float64)
-    y = None if y is None else np.array(y, dtype=np.float64)
+    X = np.array(X, dtype=np.float64, order="C")
+    y = None if y is None else np.array(y, dtype=np.float64, order="C")
     report = GradcheckReport(target=repr(target).replace("\n", " "), tolerance=tol)
 
     if isinstance(target, Loss):
@@ -109,13 +115,21 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
         report.errors["input"] = _relative_error(analytic, numeric)
     elif isinstance(target, Layer):
         layer = copy.deepcopy(target).to(np.float64)
+        params = {name for name, _ in layer.named_parameters()}
+        frozen = {k: v for k, v in layer.state_dict().items() if k not in params}
+
+        def forward():
+            if frozen:  # same buffers, same generator state for every evaluation
+                layer.load_state_dict(frozen, strict=False)
+            return layer.forward(X, training=True)
+
         if loss is not None:
             if y is None:
                 raise ValueError("gradcheck with loss= needs y, the targets")
             loss_fn = copy.deepcopy(loss)
 
             def objective():
-                return loss_fn(layer.forward(X, training=True), y)
+                return loss_fn(forward(), y)
 
             objective()
             dY = loss_fn.backward()
@@ -123,7 +137,7 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
             R = np.random.default_rng(seed).standard_normal(layer.forward(X, training=False).shape)
 
             def objective():
-                return float(np.sum(R * layer.forward(X, training=True)))
+                return float(np.sum(R * forward()))
 
             objective()
             dY = R

@@ -14,6 +14,14 @@ the cache is stored only when training and released by ``backward`` (a second
 ``backward`` raises instead of reusing stale values), and memory stays flat
 however many steps are taken.
 
+State beyond parameters: ``add_buffer`` registers non-trainable arrays
+(running statistics, a standardizer's mean); a layer that draws random
+numbers declares ``stochastic = True`` and draws from ``self.rng``, a
+generator the base owns and ``seed()`` reseeds. ``state_dict()`` gathers
+parameters, buffers and generator states as plain arrays (npz-ready, no
+pickle) and ``load_state_dict()`` puts them back, so checkpoints resume a
+random layer bit for bit. See docs/plugins.md, "Layers with state".
+
 Speed without burden: ``self.scratch(...)`` and ``self.output_buffer(...)``
 hand out arrays that are reused from one step to the next (same batch shape),
 which removes the allocation and page-fault cost that dominates small
@@ -24,12 +32,68 @@ reused buffer.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+import json
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from framework.errors import BackwardError, DTypeError, ShapeError
+from framework.errors import BackwardError, DTypeError, ShapeError, StateError
 from framework.parameter import Parameter
+
+#: The key suffix under which ``state_dict`` stores a stochastic layer's generator.
+RNG_KEY = "rng"
+
+#: Longest accepted encoded generator state (MT19937's is about 7,000 characters).
+_MAX_RNG_STATE_CHARS = 100_000
+
+
+def encode_generator(rng: np.random.Generator) -> np.ndarray:
+    """A generator's exact state as a 0-d unicode array (JSON): npz-ready, no pickle."""
+    return np.array(json.dumps(rng.bit_generator.state, default=_json_array))
+
+
+def _json_array(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot encode {type(value).__name__} in a generator state")
+
+
+def decode_generator(array: Any, where: str = "generator state") -> np.random.Generator:
+    """The generator :func:`encode_generator` encoded; a clear :class:`StateError` otherwise."""
+    try:
+        text = str(array.item() if isinstance(array, np.ndarray) else array)
+        if len(text) > _MAX_RNG_STATE_CHARS:
+            raise ValueError(f"{len(text)} characters, more than any generator state")
+        state = json.loads(text)
+        name = state["bit_generator"]
+        cls = getattr(np.random, name, None) if isinstance(name, str) else None
+        if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
+            raise ValueError(f"unknown bit generator {name!r}")
+        bit_generator = cls()
+        if isinstance(state.get("state"), dict) and "key" in state["state"]:  # MT19937
+            state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
+        bit_generator.state = state
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise StateError(f"{where}: not a valid encoded generator state ({exc})") from None
+    return np.random.Generator(bit_generator)
+
+
+def _seed_sequence(seed, owner: str) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.SeedSequence(None if seed is None else int(seed))
+    raise StateError(f"{owner}.seed(): expected `seed` to be a non-negative integer, a "
+                     f"numpy.random.SeedSequence or None. Received: seed={seed!r}")
+
+
+class StateLoadResult(NamedTuple):
+    """What ``load_state_dict(strict=False)`` left out: keys of the model and of the state."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
 
 class _NoCache:
     """Marker for "no cache": distinct from any value a layer could cache (even None)."""
@@ -73,8 +137,16 @@ class Layer:
     #: layer produces something else is rejected before training.
     produces: str | None = None
 
+    #: True for a layer that draws random numbers (dropout, noise): it draws
+    #: them from ``self.rng``, whose state is saved with the layer's state.
+    stochastic: bool = False
+
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter] = {}
+        self._buffer_names: list[str] = []
+        # Fresh entropy until seeded: two unseeded random layers never share
+        # a stream. build_model and Sequential.seed make it reproducible.
+        self._rng: np.random.Generator | None = np.random.default_rng() if self.stochastic else None
         self._dtype: np.dtype | None = None  # of the parameters; kept by add_parameter and to()
         self._cache: Any = NO_CACHE
         self._out_shape: tuple[int, ...] | None = None
@@ -90,14 +162,18 @@ class Layer:
     # ------------------------------------------------------------------
     # Parameters
     # ------------------------------------------------------------------
+    def _check_state_name(self, what: str, name: str) -> None:
+        owner = type(self).__name__
+        if not isinstance(name, str) or not name.isidentifier():
+            raise StateError(f"{owner}: {what} names must be identifiers. Received: {name!r}")
+        if name in self._parameters or name in self._buffer_names:
+            raise StateError(f"{owner} already has a parameter or buffer named {name!r}")
+        if name == RNG_KEY or hasattr(type(self), name):
+            raise StateError(f"{owner}: {what} name {name!r} is taken by the Layer API; choose another")
+
     def add_parameter(self, name: str, data: np.ndarray) -> Parameter:
         """Register ``data`` as a trainable parameter called ``name``."""
-        if not name.isidentifier():
-            raise ValueError(
-                f"{type(self).__name__}: parameter names must be identifiers. Received: {name!r}"
-            )
-        if name in self._parameters:
-            raise ValueError(f"{type(self).__name__} already has a parameter named {name!r}")
+        self._check_state_name("parameter", name)
         param = Parameter(data, name=name)
         if self._dtype is not None and param.dtype != self._dtype:
             raise DTypeError(f"{type(self).__name__}: parameter {name!r} is {param.dtype} but the layer's "
@@ -110,6 +186,12 @@ class Layer:
         """Yield ``(name, parameter)``; names are dotted paths in containers ("0.W")."""
         for name, param in self._parameters.items():
             yield prefix + name, param
+        for child_name, child in self.named_children():
+            yield from child.named_parameters(prefix=f"{prefix}{child_name}.")
+
+    def named_children(self) -> Iterator[tuple[str, "Layer"]]:
+        """Yield ``(name, layer)`` for each direct sub-layer (containers override it)."""
+        return iter(())
 
     def parameters(self) -> list[Parameter]:
         return [p for _, p in self.named_parameters()]
@@ -123,21 +205,176 @@ class Layer:
 
     @property
     def dtype(self) -> np.dtype | None:
-        """The dtype of the parameters, or ``None`` for a layer without any."""
+        """The dtype of the parameters (or float buffers), or ``None`` for a layer without any."""
         return self._dtype
 
+    # ------------------------------------------------------------------
+    # State beyond parameters: buffers and the random generator
+    # ------------------------------------------------------------------
+    def add_buffer(self, name: str, array) -> np.ndarray:
+        """Register ``array`` (a copy) as non-trainable state called ``name``; return it.
+
+        The buffer is the attribute ``self.<name>``: read it there, update it
+        in place or assign a new array of the same shape to it. It is saved
+        by ``state_dict``, restored by ``load_state_dict``, converted by
+        ``to(dtype)`` when it holds floats, and copied with the layer.
+        Float buffers share the parameters' dtype.
+        """
+        self._check_state_name("buffer", name)
+        array = np.array(array, copy=True)
+        if array.dtype == object or array.dtype.kind not in "biuf":
+            raise StateError(f"{type(self).__name__}: buffer {name!r} must hold numbers (bool, integer or "
+                             f"float). Received: dtype {array.dtype}")
+        if array.dtype.kind == "f":
+            if self._dtype is not None and array.dtype != self._dtype:
+                raise DTypeError(f"{type(self).__name__}: buffer {name!r} is {array.dtype} but the layer's "
+                                 f"parameters are {self._dtype}")
+            self._dtype = array.dtype
+        setattr(self, name, array)
+        self._buffer_names.append(name)
+        return array
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Yield ``(name, array)`` for every buffer, with dotted names in containers ("3.running_mean")."""
+        for name in self._buffer_names:
+            yield prefix + name, self._buffer(name)
+        for child_name, child in self.named_children():
+            yield from child.named_buffers(prefix=f"{prefix}{child_name}.")
+
+    def _buffer(self, name: str) -> np.ndarray:
+        value = getattr(self, name)
+        if not isinstance(value, np.ndarray):
+            raise StateError(f"{type(self).__name__}: buffer {name!r} was replaced by a "
+                             f"{type(value).__name__}; assign arrays to buffers (or update them in place)")
+        return value
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The layer's random generator (only for layers that declare ``stochastic = True``)."""
+        rng = self._rng
+        if rng is None:
+            raise StateError(f"{type(self).__name__} uses self.rng but does not declare `stochastic = True` "
+                             f"on the class; declare it, so that the generator is seeded and saved")
+        return rng
+
+    def seed(self, seed: int | np.random.SeedSequence | None = None) -> "Layer":
+        """Reseed the generator of this layer (if stochastic) and of every sub-layer; return self.
+
+        ``layer.seed(s)`` gives the stream of ``np.random.default_rng(s)``;
+        sub-layers each get an independent stream spawned from ``s``
+        (``SeedSequence.spawn``), so one seed makes a whole model reproducible.
+        """
+        sequence = _seed_sequence(seed, type(self).__name__)
+        children = list(self.named_children())
+        if self.stochastic:
+            self._rng = np.random.default_rng(sequence)
+        for (_, child), child_sequence in zip(children, sequence.spawn(len(children))):
+            child.seed(child_sequence)
+        return self
+
+    def _named_generators(self, prefix: str = "") -> Iterator[tuple[str, "Layer"]]:
+        if self.stochastic:
+            yield prefix + RNG_KEY, self
+        for child_name, child in self.named_children():
+            yield from child._named_generators(prefix=f"{prefix}{child_name}.")
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Everything that defines the layer, as copies keyed by dotted names.
+
+        Parameters ("0.W"), buffers ("3.running_mean") and, for each
+        stochastic layer, its generator's state ("2.rng", a 0-d unicode array
+        holding JSON). Every value is a numpy array of numbers or text:
+        ``np.savez(path, **layer.state_dict())`` needs no pickle.
+        """
+        state: dict[str, np.ndarray] = {n: p.data.copy() for n, p in self.named_parameters()}
+        state.update((n, b.copy()) for n, b in self.named_buffers())
+        state.update((n, encode_generator(layer.rng)) for n, layer in self._named_generators())
+        return state
+
+    def load_state_dict(self, state: dict[str, Any], strict: bool = True) -> StateLoadResult:
+        """Restore what ``state_dict`` returned, in place; changes nothing when it does not fit.
+
+        Shapes and dtypes must match exactly. With ``strict`` (the default),
+        a missing or unexpected key is an error too; without, they are
+        skipped and returned. Raises :class:`StateError` listing every problem.
+        """
+        problems, apply, result = self._plan_state_load(state, strict, source="state")
+        if problems:
+            raise StateError(f"{type(self).__name__}.load_state_dict: the state does not fit this "
+                             f"{'model' if list(self.named_children()) else 'layer'} ({len(problems)} "
+                             f"problem{'s' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))
+        apply()
+        return result
+
+    def _plan_state_load(self, state: dict[str, Any], strict: bool, source: str):
+        """(problems, a function that applies the state, StateLoadResult), checking before any write."""
+        if not isinstance(state, dict):
+            raise StateError(f"{type(self).__name__}.load_state_dict expects a dict of arrays "
+                             f"(what state_dict returns). Received: {type(state).__name__}")
+        arrays: dict[str, tuple[str, np.ndarray, Any]] = {}
+        for name, p in self.named_parameters():
+            arrays[name] = ("parameter", p.data, p)
+        for name, b in self.named_buffers():
+            arrays[name] = ("buffer", b, None)
+        generators = dict(self._named_generators())
+        problems: list[str] = []
+        missing = [k for k in list(arrays) + list(generators) if k not in state]
+        unexpected = [k for k in state if k not in arrays and k not in generators]
+        if strict:
+            for key in unexpected:
+                shape = getattr(state[key], "shape", type(state[key]).__name__)
+                problems.append(f"unexpected entry {key} {shape} (not in the model)")
+            for key in missing:
+                what, mine = (arrays[key][0], arrays[key][1].shape) if key in arrays else ("generator state", "")
+                problems.append(f"missing {what} {key} {mine} (not in the {source})".replace("  ", " "))
+        decoded: dict[str, np.random.Generator] = {}
+        for key, (what, mine, _) in arrays.items():
+            if key not in state:
+                continue
+            saved = state[key]
+            if not isinstance(saved, np.ndarray):
+                problems.append(f"{key}: {source} holds a {type(saved).__name__}, not an array")
+            elif saved.shape != mine.shape:
+                problems.append(f"{key}: {source} has shape {saved.shape}, model has {mine.shape}")
+            elif saved.dtype != mine.dtype:
+                problems.append(f"{key}: {source} has dtype {saved.dtype}, model has {mine.dtype}")
+        for key in generators:
+            if key in state:
+                try:
+                    decoded[key] = decode_generator(state[key], where=key)
+                except StateError as exc:
+                    problems.append(str(exc))
+
+        def apply() -> None:
+            for key, (what, mine, _) in arrays.items():
+                if key in state:
+                    mine[...] = state[key]
+            for key, rng in decoded.items():
+                generators[key]._rng = rng
+            self.release()
+
+        return problems, apply, StateLoadResult(missing if not strict else [], unexpected if not strict else [])
+
     def to(self, dtype) -> "Layer":
-        """Convert every parameter to ``dtype`` (float32 or float64); returns self."""
+        """Convert every parameter and float buffer to ``dtype`` (float32 or float64); returns self."""
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise DTypeError(
                 f"{self!r}.to(): dtype must be a floating type such as 'float32' or "
                 f"'float64'. Received: {dtype}"
             )
-        for param in self.parameters():
+        for param in self._parameters.values():
             param.astype(dtype)
-        if self._parameters:
+        float_buffers = False
+        for name in self._buffer_names:
+            buffer = self._buffer(name)
+            if buffer.dtype.kind == "f":
+                setattr(self, name, buffer.astype(dtype))
+                float_buffers = True
+        if self._parameters or float_buffers:
             self._dtype = dtype
+        for _, child in self.named_children():
+            child.to(dtype)
         self.release()
         return self
 
@@ -239,6 +476,8 @@ class Layer:
         """Drop the cache and every reused buffer (they are rebuilt on demand)."""
         self._cache = NO_CACHE
         self._scratch.clear()
+        for _, child in self.named_children():
+            child.release()
 
     @property
     def has_cache(self) -> bool:
@@ -292,7 +531,8 @@ class Layer:
         return f"{type(self).__name__}({self.extra_repr()})"
 
     def __getstate__(self) -> dict:
-        # Copies (deepcopy, pickle) carry parameters, not caches or buffers.
+        # Copies (deepcopy) carry parameters, state buffers and the generator,
+        # not caches or the reused scratch arrays.
         state = self.__dict__.copy()
         state["_cache"] = NO_CACHE
         state["_scratch"] = {}

@@ -7,7 +7,6 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from framework.layer import Layer
-from framework.parameter import Parameter
 
 
 class Sequential(Layer):
@@ -91,27 +90,26 @@ class Sequential(Layer):
         super()._set_buffer_reuse(forward_output, backward_output)
         self._rewire()
 
-    # -- parameters --------------------------------------------------------------
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+    # -- parameters and state ----------------------------------------------------
+    def named_children(self) -> Iterator[tuple[str, Layer]]:
         for i, layer in enumerate(self._layers):
-            yield from layer.named_parameters(prefix=f"{prefix}{i}.")
+            yield str(i), layer
 
     @property
     def dtype(self) -> np.dtype | None:
-        for param in self.parameters():
-            return param.dtype
+        for layer in self._layers:
+            if layer.dtype is not None:
+                return layer.dtype
         return None
 
-    def to(self, dtype) -> "Sequential":
-        for layer in self._layers:
-            layer.to(dtype)
-        self.release()
-        return self
+    def seed(self, seed: int | np.random.SeedSequence | None = None) -> "Sequential":
+        """Give every stochastic layer inside an independent stream drawn from one ``seed``.
 
-    def release(self) -> None:
-        super().release()
-        for layer in self._layers:
-            layer.release()
+        Layer ``i`` is seeded with the i-th child of ``SeedSequence(seed)``
+        (``spawn``), nested containers recursively: the same seed gives the
+        same streams, and no two layers share one.
+        """
+        return super().seed(seed)
 
     @property
     def has_cache(self) -> bool:
@@ -151,7 +149,9 @@ class Sequential(Layer):
 
         For each layer: its output shape, parameter count, the shape of every
         parameter gradient (always that parameter's shape) and of dL/dX
-        (always the input's shape), with m the batch size. The table is
+        (always the input's shape), with m the batch size; when some layer
+        holds state beyond parameters, a "state" column lists its buffers
+        and "rng" for a random generator. The table is
         printed with ``print_fn`` (pass ``None`` to only return it).
         """
         features = self.in_features if in_features is None else in_features
@@ -160,7 +160,9 @@ class Sequential(Layer):
                 "Sequential.summary() needs in_features: the first layer does not fix the "
                 "number of input rows. Call summary(in_features=...)."
             )
-        rows = [("#", "layer", "input", "output", "params", "gradients (dL/dparam)", "dL/dX")]
+        with_state = any(True for _ in self.named_buffers()) or any(True for _ in self._named_generators())
+        rows = [("#", "layer", "input", "output", "params", "gradients (dL/dparam)", "dL/dX")
+                + (("state",) if with_state else ())]
         total = 0
         probe = np.zeros((features, 1), dtype=self.dtype or np.float64)
         for i, layer in enumerate(self._layers):
@@ -169,8 +171,13 @@ class Sequential(Layer):
             count = layer.num_parameters()
             total += count
             grads = ", ".join(f"d{n} {p.shape}" for n, p in layer.named_parameters()) or "-"
-            rows.append((str(i), repr(layer).replace("\n", " "), f"({features}, m)",
-                         f"({out}, m)", f"{count:,}", grads, f"({features}, m)"))
+            row = (str(i), repr(layer).replace("\n", " "), f"({features}, m)",
+                   f"({out}, m)", f"{count:,}", grads, f"({features}, m)")
+            if with_state:
+                state = [f"{n} {b.shape}" for n, b in layer.named_buffers()]
+                state += [n for n, _ in layer._named_generators()]
+                row += (", ".join(state) or "-",)
+            rows.append(row)
             features = out
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)

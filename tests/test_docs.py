@@ -54,3 +54,42 @@ def test_the_elementwise_optimizer_example_in_the_plugin_guide_runs_blocked():
     opt = namespace["SignSGD"]([p], lr=0.1)
     opt.step()
     np.testing.assert_array_equal(p.data, start - 0.1 * np.sign(p.grad))
+
+
+def run_section(path, heading):
+    """Run the python blocks under ``heading`` in one namespace; check each against the text block after it."""
+    import contextlib
+    import io
+
+    text = (ROOT / path).read_text()
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    section = text[start:end if end != -1 else None]
+    blocks = re.findall(r"```(python|text)\n(.*?)```", section, re.S)
+    assert blocks, f"no code blocks under {heading!r} in {path}"
+    namespace: dict = {}
+    output = None
+    for lang, code in blocks:
+        if lang == "python":
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                exec(compile(code, f"{path}:{heading}", "exec"), namespace)
+            output = buffer.getvalue()
+        else:
+            assert output is not None, f"a text block with no python block before it in {heading!r}"
+            assert output == code, f"{path} shows\n{code}\nbut the block prints\n{output}"
+            output = None
+    return namespace
+
+
+def test_the_stateful_and_random_layer_examples_of_the_plugin_guide_run_as_shown():
+    import numpy as np
+
+    ns = run_section("docs/plugins.md", "## Layers with state")
+    from framework.testing import check_layer
+
+    # the examples are real layers: the kit passes them (the random one with its generator frozen)
+    assert check_layer(lambda: ns["RunningCentering"](3), in_features=3).ok
+    model = ns["Sequential"]([ns["RunningCentering"](2), ns["GaussianNoise"](0.5)])
+    assert [n for n, _ in model.named_buffers()] == ["0.running_mean"]
+    assert np.array_equal(model.predict(np.ones((2, 3))), np.ones((2, 3)))

@@ -59,3 +59,22 @@ def test_model_with_loss(rng):
 def test_rejects_other_objects():
     with pytest.raises(TypeError, match="checks a Layer or a Loss. Received: str"):
         gradcheck("linear", np.ones((2, 2)))
+
+
+def test_fortran_ordered_inputs_are_checked_not_falsely_failed(rng):
+    """Issue 11: X = rows.T (and the moons data) gave relative error 1.0: the perturbation missed X."""
+    from plugins.datasets import moons
+
+    rows = rng.standard_normal((6, 3))
+    X = rows.T
+    assert X.flags.f_contiguous and not X.flags.c_contiguous
+    report = gradcheck(Sequential([Linear(3, 4, seed=0), Sigmoid()]), X)
+    assert report.ok and report.errors["input"] < 1e-8
+    data = moons(12)
+    report = gradcheck(Linear(2, 1, seed=0), data.X[:, :12], data.y[:, :12], loss=MSELoss())
+    assert report.ok and report.errors["input"] < 1e-8
+
+
+def test_a_wrong_gradient_is_still_caught_for_a_fortran_input(rng):
+    with pytest.raises(GradcheckError, match="input"):
+        gradcheck(SeedSigmoidDerivative(), rng.standard_normal((5, 2)).T)
