@@ -58,7 +58,7 @@ class Checkpoint:
         every mismatch (missing, unexpected, shape or dtype).
         """
         problems, apply_state, _ = model._plan_state_load({**self.params, **self.state}, strict=True,
-                                                          source="checkpoint")
+                                                          source="file")
         if problems:
             raise CheckpointError(f"{self.path} does not fit this model ({len(problems)} mismatch"
                                   f"{'es' if len(problems) > 1 else ''}):\n  " + "\n  ".join(problems))

@@ -37,9 +37,9 @@ def test_architecture_mismatch_lists_every_problem(tmp_path):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path).apply(other)
     text = str(info.value)
-    assert "(5 mismatches)" in text and "0.b: checkpoint has shape (4, 1), model has (5, 1)" in text
-    assert "0.W: checkpoint has shape (4, 3), model has (5, 3)" in text
-    assert "2.W: checkpoint has shape (1, 4), model has (1, 5)" in text
+    assert "(5 mismatches)" in text and "0.b: file has shape (4, 1), model has (5, 1)" in text
+    assert "0.W: file has shape (4, 3), model has (5, 3)" in text
+    assert "2.W: file has shape (1, 4), model has (1, 5)" in text
     assert "missing parameter 4.W (1, 1)" in text
     before = other[0].W.data.copy()
     np.testing.assert_array_equal(other[0].W.data, before)  # nothing was changed
