@@ -1,7 +1,31 @@
-"""Docs that must stay true: the format reference covers the schema, the README's commands are CI's."""
+"""Docs that must stay true: every Python block runs, the format reference covers the schema,
+the README's commands are CI's.
 
+Every ```python block of README.md and docs/*.md is executed, the blocks of
+one file in order and in one namespace, in a temporary working directory.
+Conventions, each an HTML comment on the line before the block:
+
+* ``<!-- not-run: REASON -->``: a deliberately partial block (a sketch, a
+  fragment of a class); skipped, and the reason is required.
+* ``<!-- file: NAME.py -->``: the block is a module of the reader's own (a
+  plugin): it is written as NAME.py on ``sys.path`` instead of being run,
+  so later blocks can import it; when it implements minidl hooks it is
+  registered in-process, as installing the plugin would do.
+
+A ```text block right after a Python block is that block's output and must
+equal what the block prints (trailing spaces aside); ``...`` in it matches
+any text, for values a reader need not check (timings).
+"""
+
+import contextlib
+import importlib
+import io
 import re
+import sys
+import textwrap
 from pathlib import Path
+
+import pytest
 
 from framework import Experiment
 from framework.registry import registry
@@ -44,7 +68,7 @@ def test_the_elementwise_optimizer_example_in_the_plugin_guide_runs_blocked():
     from framework import Optimizer, Parameter
 
     text = (ROOT / "docs" / "plugins.md").read_text()
-    code = re.search(r"```python\n(class SignSGD\(Optimizer\):.*?)```", text, re.S).group(1)
+    code = re.search(r"```python\n([^`]*?class SignSGD\(Optimizer\):.*?)```", text, re.S).group(1)
     namespace = {"Optimizer": Optimizer, "np": np}
     exec(code, namespace)
     rng = np.random.default_rng(0)
@@ -93,3 +117,111 @@ def test_the_stateful_and_random_layer_examples_of_the_plugin_guide_run_as_shown
     model = ns["Sequential"]([ns["RunningCentering"](2), ns["GaussianNoise"](0.5)])
     assert [n for n, _ in model.named_buffers()] == ["0.running_mean"]
     assert np.array_equal(model.predict(np.ones((2, 3))), np.ones((2, 3)))
+
+
+# -- every Python block runs ------------------------------------------------------
+FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[ \t]*$")
+MARKER = re.compile(r"<!--\s*(not-run|file):\s*(.*?)\s*-->")
+
+
+def doc_files():
+    return [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
+def blocks(path: Path):
+    """(line, lang, code, marker) for every fenced block; marker is (kind, value) or None."""
+    lines = path.read_text().splitlines()
+    out, i = [], 0
+    while i < len(lines):
+        match = FENCE.match(lines[i])
+        if not match or not match["lang"]:
+            i += 1
+            continue
+        start, indent = i, match["indent"]
+        body = []
+        i += 1
+        while i < len(lines) and lines[i].strip() != "```":
+            body.append(lines[i][len(indent):] if lines[i].startswith(indent) else lines[i].lstrip())
+            i += 1
+        j = start - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        marker = MARKER.search(lines[j]) if j >= 0 else None
+        out.append((start + 1, match["lang"], textwrap.dedent("\n".join(body)) + "\n",
+                    (marker[1], marker[2]) if marker else None))
+        i += 1
+    return out
+
+
+def expected_output_matches(expected: str, actual: str) -> bool:
+    def norm(text):
+        return "\n".join(line.rstrip() for line in text.strip("\n").splitlines())
+
+    pattern = ".*?".join(re.escape(part) for part in norm(expected).split("..."))
+    return re.fullmatch(pattern, norm(actual), re.S) is not None
+
+
+def python_docs():
+    return [p for p in doc_files() if any(lang == "python" for _, lang, _, _ in blocks(p))]
+
+
+@pytest.mark.parametrize("path", python_docs(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_python_block_of_the_docs_runs_and_prints_what_it_shows(path, tmp_path, monkeypatch):
+    from framework.registry import registry
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    namespace: dict = {"__name__": f"doc_{path.stem}"}
+    found = blocks(path)
+    registered, modules = [], []
+    try:
+        for n, (line, lang, code, marker) in enumerate(found):
+            if lang != "python":
+                continue
+            where = f"{path.relative_to(ROOT)}:{line}"
+            if marker and marker[0] == "not-run":
+                assert marker[1], f"{where}: a not-run marker must say why"
+                continue
+            if marker and marker[0] == "file":
+                name = marker[1]
+                assert name.endswith(".py"), f"{where}: file marker {name!r} must name a .py module"
+                (tmp_path / name).write_text(code)
+                module = importlib.import_module(name[:-3])
+                modules.append(name[:-3])
+                if any(callable(v) and hasattr(v, "minidl_impl") for v in vars(module).values()):
+                    registry.register(module, name[:-3])
+                    registered.append(name[:-3])
+                continue
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                try:
+                    exec(compile(code, where, "exec"), namespace)
+                except Exception as exc:
+                    raise AssertionError(f"{where}: the block raised {type(exc).__name__}: {exc}") from exc
+            following = found[n + 1] if n + 1 < len(found) else None
+            if following is not None and following[1] == "text" and following[3] is None:
+                assert expected_output_matches(following[2], out.getvalue()), (
+                    f"{where}: the block prints\n{out.getvalue()}\nbut the docs show\n{following[2]}")
+        for name, fn in list(namespace.items()):
+            if name.startswith("test_") and callable(fn):
+                fn()  # a test the docs suggest writing must pass
+    finally:
+        for name in registered:
+            registry.unregister(name)
+        for name in modules:
+            sys.modules.pop(name, None)
+
+
+def test_the_docs_block_reader_sees_markers_and_indented_blocks():
+    sample = ("text\n\n<!-- not-run: a sketch -->\n```python\nx = 1\n```\n"
+              "1. item\n\n   ```python\n   y = 2\n   ```\n   ```text\n   2\n   ```\n")
+    path = ROOT / "tests" / "_sample.md"
+    try:
+        path.write_text(sample)
+        found = blocks(path)
+    finally:
+        path.unlink()
+    assert [(lang, code, marker) for _, lang, code, marker in found] == [
+        ("python", "x = 1\n", ("not-run", "a sketch")), ("python", "y = 2\n", None), ("text", "2\n", None)]
+    assert expected_output_matches("loss ...\nr2 0.9", "loss 0.123  \nr2 0.9\n")
+    assert not expected_output_matches("r2 0.9", "r2 0.8")
