@@ -1,55 +1,210 @@
 """Checkpoints: one ``.npz`` file with everything needed to resume exactly.
 
-Contents (format version 1; see docs/checkpoints.md):
+Contents (format version 2; see docs/checkpoints.md):
 
+* ``meta``: UTF-8 JSON bytes (a ``uint8`` array) validated by ONE pydantic
+  model, :class:`CheckpointMeta`: format name and version, minidl version,
+  every array of the file with its shape and dtype, parameter names, the
+  optimizer (class, hyperparameters, steps, state keys), the trainer's
+  position (epoch, batch, running sums, RNG states, callback states) and
+  the experiment spec;
 * ``param/<name>``: every parameter's data, by its dotted name ("0.W");
 * ``state/<name>``: the rest of the model's ``state_dict()``: buffers
   ("3.running_mean") and the generator state of every stochastic layer
   ("2.rng"), so that a model with a random layer resumes bit for bit;
 * ``optim/<index>/<key>``: the optimizer's per-parameter state arrays;
-* ``meta``: a JSON document (stored as a unicode array, so the file loads
-  with ``allow_pickle=False``): format name and version, minidl version,
-  parameter names, shapes and dtypes, optimizer class, hyperparameters and
-  step count, trainer position (epoch, batch, running sums, history,
-  callback states, the RNG state at the start of the epoch) and the
-  experiment spec.
+* ``history/<i>`` and ``arrays/<i>``: the training history, one numeric
+  array per key, and any array found in a callback's state (the JSON holds
+  ``{"__array__": "arrays/3"}`` in its place). Nothing is stored as text
+  that is a number.
+
+Reading goes through :mod:`framework.npz`: the metadata is validated first
+(one :class:`CheckpointError` naming the file and the field), then exactly
+the arrays it lists are read, each checked against its declared shape and
+dtype, their total priced against available memory before any is read.
 
 Writing is atomic: the file is written to a temporary name in the same
 directory, flushed and fsynced, then renamed over the target, so a crash
 mid-write leaves the previous checkpoint intact. A model whose parameters
 hold NaN or inf is never saved.
+
+Extending the format (other areas add fields here): add an optional field
+with a default to :class:`CheckpointMeta` (or :class:`TrainerMeta` for
+what ``Trainer.state_dict()`` returns), give ``save_checkpoint`` the value,
+and store arrays as numpy arrays anywhere in the trainer or callback state
+(or in ``extra_arrays=``): they become members listed in ``arrays``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from framework.errors import CheckpointError
+from framework.config_files import depth_problem, loads_json
+from framework.errors import CheckpointError, ConfigError
+from framework.npz import NpzReader
 
 FORMAT = "minidl-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: The metadata member is refused beyond this size (real ones are a few KB).
+MAX_META_BYTES = 16 * 2**20
+ARRAY_REF = "__array__"
+
+_Count = Annotated[int, Field(ge=0, le=2**62, strict=True)]
+_NUMERIC_DTYPES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                   "float16", "float32", "float64")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ArraySpec(_Strict):
+    """Shape and dtype of one array member, checked against the member's own header."""
+
+    shape: list[_Count] = Field(max_length=32)
+    dtype: str
+
+    @field_validator("dtype")
+    @classmethod
+    def _known_dtype(cls, value: str) -> str:
+        if value not in _NUMERIC_DTYPES and not re.fullmatch(r"<U[0-9]{1,6}", value):
+            raise ValueError(f"unsupported dtype {value!r}; expected one of {', '.join(_NUMERIC_DTYPES)}")
+        return value
+
+
+class OptimizerMeta(_Strict):
+    class_: str = Field(alias="class")
+    hyperparameters: dict[str, bool | int | float | str | None]
+    steps: _Count
+    state_keys: list[list[str]]
+
+
+class RngState(BaseModel):
+    """A ``numpy.random.Generator``'s bit-generator state (as ``bit_generator.state`` gives it)."""
+
+    model_config = ConfigDict(extra="allow")
+    bit_generator: Literal["PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"]
+    state: dict[str, Any]
+
+
+class HistoryMeta(_Strict):
+    """Names of the history's arrays: ``epochs`` and one per log key."""
+
+    epochs: str
+    logs: dict[str, str]
+
+
+class CallbackState(_Strict):
+    class_: str = Field(alias="class")
+    state: dict[str, Any]
+
+
+class TrainerMeta(_Strict):
+    """``Trainer.state_dict()``, with the history as array names."""
+
+    epoch: _Count
+    batch: _Count
+    epochs: _Count
+    batch_size: _Count
+    shuffle: bool
+    rng_state: RngState
+    epoch_rng_state: RngState | None
+    loss_sum: float
+    seen: _Count
+    history: HistoryMeta
+    callbacks: list[CallbackState] = Field(default_factory=list)
+
+
+class CheckpointMeta(_Strict):
+    """The metadata of a checkpoint: everything but the array data, validated as a whole."""
+
+    format: Literal["minidl-checkpoint"]
+    format_version: int
+    minidl_version: str
+    arrays: dict[str, ArraySpec]
+    params: list[str]
+    state: list[str] = Field(default_factory=list, description="layer state beyond parameters, by dotted name")
+    optimizer: OptimizerMeta | None = None
+    trainer: TrainerMeta | None = None
+    spec: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _references_exist(self):
+        wanted = [f"param/{n}" for n in self.params] + [f"state/{n}" for n in self.state]
+        if self.optimizer is not None:
+            wanted += [f"optim/{i}/{k}" for i, keys in enumerate(self.optimizer.state_keys) for k in keys]
+        if self.trainer is not None:
+            wanted += [self.trainer.history.epochs, *self.trainer.history.logs.values()]
+            wanted += _refs_in([cb.state for cb in self.trainer.callbacks])
+        missing = [n for n in wanted if n not in self.arrays]
+        if missing:
+            raise ValueError(f"refers to array(s) not listed in `arrays`: {', '.join(missing[:10])}")
+        return self
+
+
+def _refs_in(value: Any) -> list[str]:
+    found, stack = [], [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if set(node) == {ARRAY_REF} and isinstance(node[ARRAY_REF], str):
+                found.append(node[ARRAY_REF])
+            else:
+                stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
+
+
+def _swap_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """Replace every numpy array in ``value`` by a reference, storing it in ``arrays``."""
+    if isinstance(value, np.ndarray):
+        name = f"arrays/{sum(k.startswith('arrays/') for k in arrays)}"
+        arrays[name] = value
+        return {ARRAY_REF: name}
+    if isinstance(value, dict):
+        return {k: _swap_arrays(v, arrays) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_swap_arrays(v, arrays) for v in value]
+    return value
+
+
+def _restore_arrays(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {ARRAY_REF}:
+            return arrays[value[ARRAY_REF]]
+        return {k: _restore_arrays(v, arrays) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_restore_arrays(v, arrays) for v in value]
+    return value
 
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: parameter arrays, layer state, optimizer state, trainer state, spec."""
+    """A loaded checkpoint: parameter arrays, layer state, optimizer state, trainer state, spec.
+
+    ``arrays`` holds every array of the file by member name; ``meta`` the
+    validated :class:`CheckpointMeta`.
+    """
 
     path: Path
     params: dict[str, np.ndarray]
     optimizer: dict[str, Any] | None
     trainer: dict[str, Any] = field(default_factory=dict)
     spec: dict[str, Any] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: CheckpointMeta | None = None
     #: The model's state beyond parameters (buffers, generator states), by dotted name.
     state: dict[str, np.ndarray] = field(default_factory=dict)
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
 
     def apply(self, model, optimizer=None) -> None:
         """Copy the parameters and layer state into ``model`` (and state into ``optimizer``).
@@ -70,7 +225,7 @@ class Checkpoint:
                                       f"is {type(optimizer).__name__}")
             try:
                 optimizer.load_state_dict(self.optimizer)
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 raise CheckpointError(f"{self.path}: optimizer state does not fit: {exc}") from exc
         apply_state()
 
@@ -78,8 +233,6 @@ class Checkpoint:
 def _json_default(value):
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
@@ -87,7 +240,11 @@ def _json_default(value):
 
 def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: dict | None = None,
                     spec: dict | None = None) -> Path:
-    """Write a checkpoint atomically; return its path."""
+    """Write a checkpoint atomically; return its path.
+
+    ``trainer`` is ``Trainer.state_dict()`` (or None); numpy arrays anywhere
+    in it are stored as array members, the history as numeric arrays.
+    """
     path = Path(path)
     params = dict(model.named_parameters())
     for name, p in params.items():
@@ -95,22 +252,37 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
             raise CheckpointError(f"refusing to save {path}: parameter {name} holds NaN or inf values")
     state = {n: a for n, a in model.state_dict().items() if n not in params}
     arrays: dict[str, np.ndarray] = {f"param/{n}": p.data for n, p in params.items()}
-    arrays.update((f"state/{n}", a) for n, a in state.items())
+    arrays.update((f"state/{n}", np.asarray(a)) for n, a in state.items())
     meta: dict[str, Any] = {
-        "format": FORMAT, "format_version": FORMAT_VERSION,
-        "minidl_version": _version(),
-        "params": {n: {"shape": list(p.shape), "dtype": str(p.dtype)} for n, p in params.items()},
-        "state": {n: {"shape": list(a.shape), "dtype": str(a.dtype)} for n, a in state.items()},
-        "trainer": trainer or {}, "spec": spec,
+        "format": FORMAT, "format_version": FORMAT_VERSION, "minidl_version": _version(),
+        "params": list(params), "state": list(state), "spec": spec,
     }
     if optimizer is not None:
-        state = optimizer.state_dict()
-        meta["optimizer"] = {"class": type(optimizer).__name__, "hyperparameters": state["hyperparameters"],
-                             "steps": state["steps"], "state_keys": [sorted(s) for s in state["state"]]}
-        for i, s in enumerate(state["state"]):
+        ostate = optimizer.state_dict()
+        meta["optimizer"] = {"class": type(optimizer).__name__, "hyperparameters": ostate["hyperparameters"],
+                             "steps": ostate["steps"], "state_keys": [sorted(s) for s in ostate["state"]]}
+        for i, s in enumerate(ostate["state"]):
             for key, arr in s.items():
-                arrays[f"optim/{i}/{key}"] = arr
-    arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+                arrays[f"optim/{i}/{key}"] = np.asarray(arr)
+    if trainer is not None:
+        trainer = dict(trainer)
+        history = trainer.get("history") or {"epochs": [], "logs": {}}
+        arrays["history/epochs"] = np.asarray(history["epochs"], dtype=np.int64)
+        logs = {}
+        for i, (key, values) in enumerate(history["logs"].items()):
+            arrays[f"history/{i}"] = np.asarray(values, dtype=np.float64)
+            logs[key] = f"history/{i}"
+        trainer["history"] = {"epochs": "history/epochs", "logs": logs}
+        meta["trainer"] = _swap_arrays(trainer, arrays)
+    meta["arrays"] = {name: {"shape": list(a.shape), "dtype": a.dtype.name if a.dtype.kind != "U" else a.dtype.str}
+                      for name, a in arrays.items()}
+    try:
+        CheckpointMeta.model_validate(meta)
+    except ValidationError as exc:  # a bug in whoever assembled the state: say which field
+        raise CheckpointError(f"refusing to save {path}: the checkpoint metadata is invalid: "
+                              f"{_problems(exc)}") from None
+    text = json.dumps(meta, default=_json_default, separators=(",", ":"), allow_nan=True)
+    arrays["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -136,47 +308,93 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
     return path
 
 
+def _problems(exc: ValidationError, limit: int = 5) -> str:
+    from framework.registry import format_loc
+
+    parts = []
+    for err in exc.errors()[:limit]:
+        where = format_loc(tuple(err["loc"])) or "(top level)"
+        parts.append(f"field {where}: {err['msg']}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def read_checkpoint_meta(npz: NpzReader) -> CheckpointMeta:
+    """The validated metadata of an open checkpoint (raises :class:`CheckpointError`)."""
+    path = npz.what
+    if "meta" not in npz:
+        raise CheckpointError(f"{path} is an .npz file but not a minidl checkpoint (no 'meta' entry)")
+    info = npz.info("meta")
+    if info.dtype.kind == "U" and info.nbytes <= MAX_META_BYTES:
+        raw = str(npz.read(["meta"])["meta"])  # format 1 stored the JSON as text
+    elif info.dtype != np.uint8 or len(info.shape) != 1:
+        raise CheckpointError(f"{path}: the 'meta' entry is {info.dtype} {info.shape}, not JSON bytes "
+                              f"(uint8); not a minidl checkpoint")
+    elif info.nbytes > MAX_META_BYTES:
+        raise CheckpointError(f"{path}: the metadata is {info.nbytes:,} bytes; checkpoints hold at most "
+                              f"{MAX_META_BYTES:,}")
+    else:
+        try:
+            raw = npz.read(["meta"])["meta"].tobytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{path}: the metadata is not UTF-8 text (byte {exc.start})") from None
+    try:
+        meta = loads_json(raw, source=str(path))
+    except ConfigError as exc:
+        raise CheckpointError(f"{path}: checkpoint metadata is corrupted: {exc.problems[0][1]}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: checkpoint metadata must be a JSON object. Received: {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a minidl checkpoint (format {str(meta.get('format'))[:40]!r})")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path} has checkpoint format version {str(meta.get('format_version'))[:20]}; "
+                              f"this minidl reads version {FORMAT_VERSION}")
+    problem = depth_problem(meta, "the metadata")
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
+    try:
+        return CheckpointMeta.model_validate(meta)
+    except ValidationError as exc:
+        raise CheckpointError(f"{path}: malformed checkpoint metadata: {_problems(exc)}") from None
+
+
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read a checkpoint; a missing, truncated or foreign file raises :class:`CheckpointError`."""
+    """Read a checkpoint; a missing, truncated, foreign or malformed file raises :class:`CheckpointError`.
+
+    Only the arrays the metadata lists are read, each checked against its
+    declared shape and dtype, their total priced against memory first.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        # Open the file ourselves: np.load leaks the handle when the zip is truncated.
-        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
-            data = {k: archive[k] for k in archive.files}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path} is not a readable checkpoint (truncated or corrupted?): {exc}") from exc
-    if "meta" not in data:
-        raise CheckpointError(f"{path} is an .npz file but not a minidl checkpoint (no 'meta' entry)")
-    try:
-        meta = json.loads(str(data.pop("meta")))
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: checkpoint metadata is corrupted: {exc}") from exc
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a minidl checkpoint (format {meta.get('format')!r})")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path} has checkpoint format version {meta.get('format_version')}; this "
-                              f"minidl reads version {FORMAT_VERSION}")
-    params = {name: data[f"param/{name}"] for name in meta["params"] if f"param/{name}" in data}
-    missing = [n for n in meta["params"] if n not in params]
-    if missing:
-        raise CheckpointError(f"{path} is incomplete: no array for parameter(s) {', '.join(missing)}")
-    state = {name: data[f"state/{name}"] for name in meta.get("state", {}) if f"state/{name}" in data}
-    missing = [n for n in meta.get("state", {}) if n not in state]
-    if missing:
-        raise CheckpointError(f"{path} is incomplete: no array for layer state {', '.join(missing)}")
+    with NpzReader(path, error=CheckpointError, what=str(path)) as npz:
+        meta = read_checkpoint_meta(npz)
+        missing = [n for n in meta.arrays if n not in npz]
+        if missing:
+            raise CheckpointError(f"{path} is incomplete: no array {', '.join(missing[:10])}")
+        for name, want in meta.arrays.items():
+            info = npz.info(name)
+            if list(info.shape) != want.shape or (info.dtype.name if info.dtype.kind != "U" else
+                                                  info.dtype.newbyteorder("<").str) != want.dtype:
+                raise CheckpointError(f"{path}: array {name!r} is {info.dtype.name} {info.shape}, but the "
+                                      f"metadata declares {want.dtype} {tuple(want.shape)}")
+        arrays = npz.read(list(meta.arrays))
+    params = {name: arrays[f"param/{name}"] for name in meta.params}
+    state = {name: arrays[f"state/{name}"] for name in meta.state}
     optimizer = None
-    if "optimizer" in meta:
-        o = meta["optimizer"]
-        try:
-            states = [{k: data[f"optim/{i}/{k}"] for k in keys} for i, keys in enumerate(o["state_keys"])]
-        except KeyError as exc:
-            raise CheckpointError(f"{path} is incomplete: no optimizer array {exc}") from exc
-        optimizer = {"class": o["class"], "hyperparameters": o["hyperparameters"], "steps": o["steps"],
-                     "state": states}
-    return Checkpoint(path=path, params=params, optimizer=optimizer, trainer=meta.get("trainer", {}),
-                      spec=meta.get("spec"), meta=meta, state=state)
+    if meta.optimizer is not None:
+        o = meta.optimizer
+        states = [{k: arrays[f"optim/{i}/{k}"] for k in keys} for i, keys in enumerate(o.state_keys)]
+        optimizer = {"class": o.class_, "hyperparameters": o.hyperparameters, "steps": o.steps, "state": states}
+    trainer: dict[str, Any] = {}
+    if meta.trainer is not None:
+        trainer = meta.trainer.model_dump(by_alias=True)
+        history = meta.trainer.history
+        trainer["history"] = {"epochs": arrays[history.epochs].tolist(),
+                              "logs": {k: arrays[v].tolist() for k, v in history.logs.items()}}
+        trainer["callbacks"] = _restore_arrays(trainer["callbacks"], arrays)
+    return Checkpoint(path=path, params=params, optimizer=optimizer, trainer=trainer,
+                      spec=meta.spec, meta=meta, state=state, arrays=arrays)
 
 
 def latest_checkpoint(directory: str | os.PathLike) -> Path | None:

@@ -25,6 +25,72 @@ else:  # pragma: no cover
 
 SUFFIXES = (".toml", ".json")
 
+#: How deeply tables, arrays and objects may nest in an experiment file, a
+#: ``--set`` value or a checkpoint's metadata (real ones nest 5 deep or so).
+MAX_DEPTH = 32
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside JSON strings (a scan before parsing, without recursion)."""
+    import numpy as np
+
+    stripped = _JSON_STRING.sub("", text).encode("utf-8", "replace")
+    codes = np.frombuffer(stripped, dtype=np.uint8)
+    steps = (np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+             - np.isin(codes, (ord("]"), ord("}"))).astype(np.int64))
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def nesting_depth(value: Any) -> int:
+    """Depth of nested dicts and lists in ``value`` (scalars: 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            deepest = max(deepest, depth)
+            continue
+        deepest = max(deepest, depth + 1)
+        if depth + 1 > MAX_DEPTH:  # no need to look further
+            return depth + 1
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def depth_problem(value: Any, what: str) -> str | None:
+    depth = nesting_depth(value)
+    if depth > MAX_DEPTH:
+        return (f"{what} nests tables, arrays or objects more than {MAX_DEPTH} deep; "
+                f"minidl reads at most {MAX_DEPTH} levels")
+    return None
+
+
+def loads_json(text: str, *, source: str = "JSON") -> Any:
+    """``json.loads`` for untrusted text: depth checked first, duplicate keys refused.
+
+    Raises :class:`ConfigError` naming ``source`` (and the line and column of a
+    syntax error) instead of ``RecursionError`` or a silent last-key-wins.
+    """
+    if _bracket_depth(text) > MAX_DEPTH:
+        raise ConfigError([("", f"the document nests arrays or objects more than {MAX_DEPTH} deep; "
+                                f"minidl reads at most {MAX_DEPTH} levels")], source)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        line = _line_of_second(text, exc.key)
+        where = f" (line {line})" if line else ""
+        raise ConfigError([("", f"duplicate key {exc.key!r}{where}; each key may appear once")], source) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError([("", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
+                          source) from None
+    except RecursionError:  # pragma: no cover - the depth scan comes first
+        raise ConfigError([("", "the document nests too deeply")], source) from None
+
 
 class _DuplicateKey(ValueError):
     def __init__(self, key: str):

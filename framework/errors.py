@@ -64,6 +64,17 @@ class CheckpointError(MinidlError):
     """A checkpoint cannot be written, read or applied to this model."""
 
 
+class MemoryLimitError(MinidlError, MemoryError):
+    """An allocation was refused before it happened: more bytes than the machine
+    has available (or than ``MINIDL_MAX_MEMORY`` allows). The message names
+    what asked (dotted config path or file), the size asked and the size available."""
+
+
+class UnsafePathError(MinidlError, ValueError):
+    """An output path would leave the run directory, or a delete would touch a
+    file minidl did not write."""
+
+
 class TrainingError(MinidlError, RuntimeError):
     """Training cannot continue (for example, the loss became NaN or inf)."""
 

@@ -16,7 +16,7 @@ from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
 from framework.checks import check_positive_int
 from framework.data import check_arrays
-from framework.errors import ConfigError, DTypeError, MinidlError, TrainingError
+from framework.errors import CheckpointError, ConfigError, DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
 from framework.loss import Loss, pairing_problem
 from framework.optimizer import Optimizer
@@ -174,7 +174,14 @@ class Trainer:
         if resume_from is not None:
             ckpt = resume_from if isinstance(resume_from, Checkpoint) else load_checkpoint(resume_from)
             ckpt.apply(self.model, self.optimizer)
-            self.load_state_dict(ckpt.trainer)
+            try:
+                self.load_state_dict(ckpt.trainer)
+            except MinidlError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                # The metadata is validated, but a callback's own state is the callback's format.
+                raise CheckpointError(f"{ckpt.path}: the trainer or callback state does not fit this "
+                                      f"Trainer ({type(exc).__name__}: {str(exc)[:200]})") from None
         m = X.shape[1]
         if self.shuffle:
             # One gather per epoch into buffers laid out so that every batch

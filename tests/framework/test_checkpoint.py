@@ -7,6 +7,17 @@ from plugins.layers import Linear
 from plugins.optimizers import SGD
 
 
+def trainer_state(m, opt):
+    from framework import Trainer
+    from plugins.losses import MSELoss as MSE
+
+    t = Trainer(m, MSE(), opt, epochs=2)
+    t.history.append(1, {"loss": 0.5, "val_loss": 0.25})
+    t.history.append(2, {"loss": 0.125, "val_loss": 0.0625})
+    t.epoch = 2
+    return t.state_dict()
+
+
 def model(hidden=4):
     return Sequential([Linear(3, hidden, seed=0), Sigmoid(), Linear(hidden, 1, seed=1)])
 
@@ -17,9 +28,10 @@ def test_round_trip_with_optimizer_and_spec(tmp_path):
     for p in m.parameters():
         p.grad[...] = 1.0
     opt.step()
-    path = save_checkpoint(tmp_path / "c.npz", m, opt, trainer={"epoch": 2}, spec={"name": "x"})
+    state = trainer_state(m, opt)
+    path = save_checkpoint(tmp_path / "c.npz", m, opt, trainer=state, spec={"name": "x"})
     ckpt = load_checkpoint(path)
-    assert ckpt.trainer == {"epoch": 2} and ckpt.spec == {"name": "x"} and ckpt.meta["format_version"] == 1
+    assert ckpt.trainer == state and ckpt.spec == {"name": "x"} and ckpt.meta.format_version == 2
     fresh = model()
     fresh_opt = SGD(fresh.parameters(), lr=0.5, momentum=0.9)
     ckpt.apply(fresh, fresh_opt)
@@ -49,7 +61,7 @@ def test_truncated_corrupted_and_foreign_files(tmp_path):
     path = save_checkpoint(tmp_path / "c.npz", model())
     data = path.read_bytes()
     (tmp_path / "t.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match=r"t.npz is not a readable checkpoint \(truncated or corrupted\?\)"):
+    with pytest.raises(CheckpointError, match=r"t.npz: not an .npz file \(a damaged or truncated zip archive\)"):
         load_checkpoint(tmp_path / "t.npz")
     np.savez(tmp_path / "other.npz", a=np.ones(3))
     with pytest.raises(CheckpointError, match="not a minidl checkpoint"):
