@@ -3,11 +3,14 @@
 * MSELoss: L = (1/N) sum (y_hat - y)^2 over all N = out * m entries (for one
   output this is the notes' (1/m) sum_i (y_i - y_hat_i)^2; for several it is
   PyTorch's mean). dL/dy_hat = (2/N) (y_hat - y).
-* BCELoss: binary cross-entropy on probabilities (a sigmoid output),
-  L = -(1/N) sum [y log p + (1 - y) log(1 - p)] with p = y_hat clipped to
-  [eps, 1 - eps] (eps the dtype's machine epsilon), so outputs of exactly 0
-  or 1 give a large finite loss, never inf or NaN.
-  dL/dy_hat = (p - y) / (p (1 - p)) / N.
+* BCELoss: binary cross-entropy on probabilities (a sigmoid output), as
+  PyTorch: L = -(1/N) sum [y max(log p, -100) + (1 - y) max(log(1 - p), -100)],
+  dL/dp = (p - y) / max(p (1 - p), 1e-12) / N. Finite for p = 0 and 1.
+* BCEWithLogitsLoss: the same on logits z, stable for any z with no clamp:
+  L = (1/N) sum [(1 - y) z + max(-z, 0) + log(1 + e^-|z|)], dL/dz = (sigmoid(z) - y) / N.
+* HuberLoss(delta): d^2/2 for |d| <= delta, else delta (|d| - delta/2), mean;
+  gradient clip(d, -delta, delta) / N.
+* L1Loss: mean |d|; gradient sign(d) / N.
 * CrossEntropyLoss: softmax cross-entropy on logits Z (C, m), classes as
   rows, equal to ``torch.nn.functional.cross_entropy`` (mean over the m
   examples). Targets are class indices, shape (1, m) or (m,), or class
@@ -30,6 +33,7 @@ from framework.checks import check_hyperparameter
 from framework.errors import DataError, DTypeError, ShapeError
 from framework.hookspecs import hookimpl
 from framework.loss import Loss
+from framework.types import PositiveFloat
 
 UnitClosed = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
@@ -47,12 +51,27 @@ class MSELoss(Loss):
         return diff
 
 
+#: PyTorch's floor of p (1 - p) in the BCE gradient: the float32 number nearest 1e-12 (9.9999999600e-13).
+_BCE_EPSILON = float(np.float32(1e-12))
+
+
 class BCELoss(Loss):
-    """Binary cross-entropy on probabilities in [0, 1].
+    """Binary cross-entropy on probabilities in [0, 1], PyTorch's ``binary_cross_entropy`` exactly.
+
+    L = -(1/N) sum [y max(log p, -100) + (1 - y) max(log(1 - p), -100)]
+    dL/dp = (p - y) / max(p (1 - p), 1e-12) / N
+
+    The log is clamped at -100, so p = 0 or 1 gives a finite loss (100 per
+    wrong entry), and the gradient's denominator at 1e-12. Where
+    p (1 - p) >= 1e-12 the gradient is the derivative of the loss; closer to
+    0 or 1 it is PyTorch's bounded value. On logits, prefer bce_with_logits,
+    which needs no clamp at all.
 
     Shape: y_hat, y (out, m) with values in [0, 1] -> float; dL/dy_hat (out, m).
     Pair it with a final Sigmoid layer.
     """
+
+    expects = "probabilities"
 
     def check_inputs(self, y_hat, y):
         super().check_inputs(y_hat, y)
@@ -64,18 +83,115 @@ class BCELoss(Loss):
                                 f"Received: values from {lo:g} to {hi:g}")
 
     def forward_pass(self, y_hat, y):
-        eps = np.finfo(y_hat.dtype).eps
-        p = np.clip(y_hat, eps, 1.0 - eps)
-        loss = -(np.dot(y.reshape(-1), np.log(p).reshape(-1))
-                 + np.dot((1.0 - y).reshape(-1), np.log1p(-p).reshape(-1))) / y.size
-        return loss, (p, y)
+        with np.errstate(divide="ignore"):  # log(0) = -inf, clamped at -100 right after
+            log_p = np.log(y_hat)
+            log_q = np.log1p(-y_hat)
+        np.maximum(log_p, -100.0, out=log_p)
+        np.maximum(log_q, -100.0, out=log_q)
+        loss = -(np.dot(y.reshape(-1), log_p.reshape(-1)) + np.dot((1.0 - y).reshape(-1), log_q.reshape(-1))) / y.size
+        return loss, (y_hat, y)
 
     def backward_pass(self, cache):
         p, y = cache
+        denominator = np.subtract(1.0, p)
+        denominator *= p
+        np.maximum(denominator, _BCE_EPSILON, out=denominator)
         grad = p - y
-        grad /= p * (1.0 - p)
+        grad /= denominator
         grad /= y.size
         return grad
+
+
+class BCEWithLogitsLoss(Loss):
+    """Binary cross-entropy on logits z, PyTorch's ``binary_cross_entropy_with_logits``.
+
+    L = (1/N) sum [(1 - y) z - log sigmoid(z)], with
+    -log sigmoid(z) = max(-z, 0) + log(1 + e^-|z|): stable for any z, no clamp.
+    dL/dz = (sigmoid(z) - y) / N, exact even where sigmoid(z) rounds to 0 or 1.
+
+    Shape: y_hat (logits), y (out, m), y in [0, 1] -> float; dL/dy_hat (out, m).
+    No sigmoid before it: the model ends in a Linear layer.
+    """
+
+    expects = "logits"
+    pairing_hint = "remove the final sigmoid layer; bce_with_logits applies a stable log-sigmoid itself."
+
+    def check_inputs(self, y_hat, y):
+        super().check_inputs(y_hat, y)
+        lo, hi = float(y.min()), float(y.max())
+        if not (0.0 <= lo and hi <= 1.0):
+            raise DataError(f"{self!r}: y must lie in [0, 1] (0/1 labels or probabilities). "
+                            f"Received: values from {lo:g} to {hi:g}")
+
+    def forward_pass(self, z, y):
+        e = np.abs(z)
+        np.negative(e, out=e)
+        np.exp(e, out=e)                  # e^-|z|, in (0, 1]
+        softplus = np.log1p(e)            # log(1 + e^-|z|)
+        softplus += np.maximum(-z, 0.0)   # = -log sigmoid(z)
+        loss = (np.dot((1.0 - y).reshape(-1), z.reshape(-1)) + softplus.sum()) / y.size
+        return loss, (z, y, e)
+
+    def backward_pass(self, cache):
+        z, y, e = cache
+        # sigmoid(z) from e = e^-|z|: 1/(1+e) where z >= 0, e/(1+e) where z < 0.
+        grad = np.add(e, 1.0)
+        np.divide(1.0, grad, out=grad)
+        np.multiply(e, grad, out=e)
+        np.copyto(e, grad, where=z >= 0)
+        e -= y
+        e /= y.size
+        return e
+
+
+class HuberLoss(Loss):
+    """Huber loss, PyTorch's ``huber_loss`` (mean over all N entries).
+
+    Per entry, with d = y_hat - y: d^2 / 2 where |d| <= delta, else
+    delta (|d| - delta / 2). dL/dy_hat = clip(d, -delta, delta) / N.
+
+    Args:
+        delta: where the quadratic turns linear (> 0, default 1).
+
+    Shape: y_hat, y (out, m) -> float; dL/dy_hat (out, m).
+    """
+
+    def __init__(self, delta: PositiveFloat = 1.0):
+        super().__init__()
+        self.delta = check_hyperparameter("HuberLoss", "delta", delta, low=0.0, low_open=True)
+
+    def forward_pass(self, y_hat, y):
+        d = np.subtract(y_hat, y)
+        a = np.abs(d)
+        small = a <= self.delta
+        per_entry = np.where(small, 0.5 * d * d, self.delta * (a - 0.5 * self.delta))
+        return per_entry.sum() / d.size, d
+
+    def backward_pass(self, d):
+        np.clip(d, -self.delta, self.delta, out=d)
+        d /= d.size
+        return d
+
+    def extra_repr(self):
+        return f"delta={self.delta:g}"
+
+
+class L1Loss(Loss):
+    """Mean absolute error, PyTorch's ``l1_loss``: L = (1/N) sum |y_hat - y|.
+
+    dL/dy_hat = sign(y_hat - y) / N (0 where y_hat = y, as PyTorch).
+
+    Shape: y_hat, y (out, m) -> float; dL/dy_hat (out, m).
+    """
+
+    def forward_pass(self, y_hat, y):
+        d = np.subtract(y_hat, y)
+        return np.abs(d).sum() / d.size, d
+
+    def backward_pass(self, d):
+        np.sign(d, out=d)
+        d /= d.size
+        return d
 
 
 def _class_indices(y_hat, y) -> bool:
@@ -183,4 +299,5 @@ class CrossEntropyLoss(Loss):
 
 @hookimpl
 def minidl_losses():
-    return {"mse": MSELoss, "bce": BCELoss, "cross_entropy": CrossEntropyLoss}
+    return {"mse": MSELoss, "bce": BCELoss, "bce_with_logits": BCEWithLogitsLoss, "huber": HuberLoss,
+            "l1": L1Loss, "cross_entropy": CrossEntropyLoss}
