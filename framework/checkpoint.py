@@ -397,15 +397,51 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
                       spec=meta.spec, meta=meta, state=state, arrays=arrays)
 
 
-def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
-    """The newest ``checkpoint-*.npz`` in ``directory`` (names sort by position)."""
-    found = sorted(Path(directory).glob("checkpoint-*.npz"))
-    return found[-1] if found else None
+#: The names :class:`ModelCheckpoint`-style rotation may delete: its own pattern, nothing else.
+CHECKPOINT_NAME = re.compile(r"checkpoint-e(\d{5,})-b(\d{6,})\.npz")
 
 
 def checkpoint_name(epoch: int, batch: int) -> str:
     """File name for a checkpoint taken after ``epoch`` full epochs and ``batch`` more batches."""
     return f"checkpoint-e{epoch:05d}-b{batch:06d}.npz"
+
+
+def checkpoint_files(directory: str | os.PathLike) -> list[str]:
+    """Names (relative to ``directory``) of the regular files matching :data:`CHECKPOINT_NAME`,
+    oldest position first. Symlinks, folders and every other name are left out."""
+    try:
+        entries = list(os.scandir(directory))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = []
+    for entry in entries:
+        match = CHECKPOINT_NAME.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False):
+            found.append((int(match.group(1)), int(match.group(2)), entry.name))
+    return [name for _, _, name in sorted(found)]
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> Path | None:
+    """The newest ``checkpoint-eEEEEE-bBBBBBB.npz`` in ``directory`` (by position, not by text)."""
+    found = checkpoint_files(directory)
+    return Path(directory) / found[-1] if found else None
+
+
+def rotate_checkpoints(directory: str | os.PathLike, keep_last: int) -> list[str]:
+    """Delete all but the newest ``keep_last`` checkpoints in ``directory``; return the names deleted.
+
+    Deletes only regular files named by :data:`CHECKPOINT_NAME`, listed in
+    ``directory`` itself (names relative to it, no path from anywhere else):
+    whatever a checkpoint's metadata claims, nothing else can be deleted.
+    """
+    names = checkpoint_files(directory)
+    doomed = names[:-keep_last] if keep_last > 0 else names
+    for name in doomed:
+        try:
+            os.unlink(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    return doomed
 
 
 def _version() -> str:

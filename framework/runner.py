@@ -26,6 +26,7 @@ from framework.config_files import atomic_write_text
 from framework.errors import CheckpointError, ConfigError
 from framework.experiment import Experiment, build_model, prepare_data
 from framework.layer import Layer
+from framework.paths import confine_callback_paths
 from framework.registry import registry
 from framework.trainer import History, Trainer
 
@@ -118,6 +119,9 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         run_dir = resume if resume.is_dir() else run_dir
     if run_dir is not None:
         run_dir = Path(run_dir)
+        # Output paths were refused at validation when absolute or escaping; now that the run
+        # directory is known, symlinks in it are resolved too (a shared run directory).
+        confine_callback_paths(experiment.trainer.callbacks, run_dir, experiment._source)
         callbacks += run_dir_defaults(callbacks)
         spec = experiment.to_dict()
         for cb in callbacks:

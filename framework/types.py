@@ -10,15 +10,28 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-PositiveInt = Annotated[int, Field(gt=0, strict=True)]
-NonNegativeInt = Annotated[int, Field(ge=0, strict=True)]
+from framework.paths import RUN_PATH, check_run_path
+
+#: Integers stop at 2**63 - 1: beyond that numpy cannot hold them (a width of
+#: 10**30 is refused with its field, not by numpy with none).
+MAX_INT = 2**63 - 1
+
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
 FloatDType = Literal["float32", "float64"]
 
+#: An output path of a component (a callback's ``path`` or ``directory``):
+#: relative to the run directory, refused at validation when absolute or
+#: climbing out with ``..``, and checked again (symlinks resolved) against the
+#: run directory before the run starts. See framework/paths.py.
+RunPath = Annotated[str, AfterValidator(check_run_path), RUN_PATH,
+                    Field(description="a path relative to the run directory (absolute or escaping paths are refused)")]
+
 __all__ = ["PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat",
-           "FiniteFloat", "UnitInterval", "FloatDType"]
+           "FiniteFloat", "UnitInterval", "FloatDType", "RunPath", "MAX_INT"]

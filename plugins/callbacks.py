@@ -23,22 +23,27 @@ from typing import Any, Literal
 import numpy as np
 
 from framework.callback import Callback
-from framework.checkpoint import checkpoint_name, save_checkpoint
+from framework.checkpoint import checkpoint_name, rotate_checkpoints, save_checkpoint
 from framework.errors import TrainingError
 from framework.hookspecs import hookimpl
 from framework.metric import direction_of
-from framework.types import NonNegativeFloat, PositiveInt
+from framework.paths import inside_run_dir
+from framework.types import RunPath, NonNegativeFloat, PositiveInt
 
 
 class RunDirMixin:
-    """Resolves a relative path attribute against the run directory (``bind_run``)."""
+    """Resolves a relative path attribute against the run directory (``bind_run``).
+
+    The result must stay inside the run directory (symlinks resolved), else
+    :class:`~framework.errors.UnsafePathError`.
+    """
 
     path_attribute = "path"
 
     def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
-        value = Path(getattr(self, self.path_attribute))
-        if not value.is_absolute():
-            setattr(self, self.path_attribute, Path(run_dir) / value)
+        value = getattr(self, self.path_attribute)
+        setattr(self, self.path_attribute,
+                inside_run_dir(run_dir, value, f"{type(self).__name__}.{self.path_attribute}"))
 
 
 class EarlyStopping(Callback):
@@ -124,8 +129,10 @@ class ModelCheckpoint(RunDirMixin, Callback):
         directory: where ``checkpoint-eEEEEE-bBBBBBB.npz`` files go.
         every_epochs: save after every N epochs (0: never at epoch ends).
         every_batches: also save every N batches within an epoch (0: never).
-        keep_last: how many of this callback's checkpoints to keep (older
-            ones it wrote are deleted; files it did not write are never touched).
+        keep_last: how many checkpoints to keep in ``directory``: older ones
+            are deleted, and only files named ``checkpoint-eEEEEE-bBBBBBB.npz``
+            inside ``directory`` itself can be (never a path from a checkpoint's
+            metadata, never a symlink or any other name).
 
     On Ctrl-C the Trainer saves through this callback, so an interrupted
     run can be resumed exactly.
@@ -135,7 +142,7 @@ class ModelCheckpoint(RunDirMixin, Callback):
     order = 100  # after every other callback, so their state is saved up to date
     run_dir_default = {"directory": "checkpoints", "keep_last": 2}
 
-    def __init__(self, directory: str = "checkpoints", every_epochs: int = 1, every_batches: int = 0,
+    def __init__(self, directory: RunPath = "checkpoints", every_epochs: int = 1, every_batches: int = 0,
                  keep_last: PositiveInt = 3):
         if every_epochs < 0 or every_batches < 0:
             raise ValueError(f"ModelCheckpoint: every_epochs and every_batches must be >= 0. "
@@ -143,7 +150,6 @@ class ModelCheckpoint(RunDirMixin, Callback):
         self.directory = Path(directory)
         self.every_epochs, self.every_batches, self.keep_last = every_epochs, every_batches, keep_last
         self.spec: dict | None = None  # the experiment, stored in each checkpoint when known
-        self.written: list[str] = []
 
     def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
         super().bind_run(run_dir, spec)
@@ -151,12 +157,8 @@ class ModelCheckpoint(RunDirMixin, Callback):
 
     def save_now(self, trainer) -> Path:
         path = self.directory / checkpoint_name(trainer.epoch, trainer.batch)
-        self.written = [p for p in self.written if p != str(path)] + [str(path)]
         save_checkpoint(path, trainer.model, trainer.optimizer, trainer=trainer.state_dict(), spec=self.spec)
-        while len(self.written) > self.keep_last:
-            old = Path(self.written.pop(0))
-            if old.exists():
-                old.unlink()
+        rotate_checkpoints(self.directory, self.keep_last)
         return path
 
     def on_batch_end(self, trainer, batch, logs):
@@ -167,11 +169,7 @@ class ModelCheckpoint(RunDirMixin, Callback):
         if self.every_epochs and (epoch + 1) % self.every_epochs == 0:
             self.save_now(trainer)
 
-    def state_dict(self):
-        return {"written": list(self.written)}
-
-    def load_state_dict(self, state):
-        self.written = list(state.get("written", []))
+    # No state: rotation lists its own directory, so a checkpoint cannot tell it what to delete.
 
     def __repr__(self):
         return f"ModelCheckpoint(directory='{self.directory}', every_epochs={self.every_epochs}, keep_last={self.keep_last})"
@@ -189,7 +187,7 @@ class MetricsLogger(RunDirMixin, Callback):
 
     run_dir_default = {"path": "metrics.csv"}
 
-    def __init__(self, path: str = "metrics.csv", format: Literal["auto", "csv", "jsonl"] = "auto",
+    def __init__(self, path: RunPath = "metrics.csv", format: Literal["auto", "csv", "jsonl"] = "auto",
                  overwrite: bool = False):
         self.path = Path(path)
         self.format = format
