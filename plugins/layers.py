@@ -1,4 +1,10 @@
-"""Layers with parameters."""
+"""Layers: the affine map, and the course's regularisation and normalisation layers.
+
+* Linear: Y = W X + b.
+* Dropout: inverted dropout, random, identity outside training.
+* BatchNorm: per-row normalisation over the batch's m columns, with running
+  statistics for inference (the semantics of ``torch.nn.BatchNorm1d``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-from framework.checks import check_positive_int
+from framework.checks import check_hyperparameter, check_positive_int
+from framework.errors import ShapeError
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
 from framework.types import FloatDType, PositiveInt
@@ -116,6 +123,196 @@ class Linear(Layer):
         return f"{self.in_features} -> {self.out_features}" + ("" if self.b is not None else ", bias=False")
 
 
+def _float_dtype(owner: str, dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{owner}: expected `dtype` to be 'float32' or 'float64'. Received: dtype={dtype}")
+    return dtype
+
+
+class Dropout(Layer):
+    r"""Inverted dropout: in training, Y = X * M / (1 - p), M_ij ~ Bernoulli(1 - p); else Y = X.
+
+    Each entry is zeroed with probability ``p`` and the survivors are scaled
+    by 1 / (1 - p), so E[Y] = X and nothing changes at inference
+    (``forward(X, training=False)`` is the identity, as in
+    ``torch.nn.Dropout``). The mask is drawn from ``self.rng``, the layer's
+    own generator: a model's ``seed()`` (``build_model`` uses the experiment
+    seed) makes it reproducible, and checkpoints save it, so a resumed run
+    draws the same masks as an uninterrupted one.
+
+    Args:
+        p: the probability of zeroing an entry, in [0, 1] (default 0.5);
+            p = 0 is the identity, p = 1 zeroes everything.
+
+    Shape:
+        X: (n, m) -> Y: (n, m).
+
+    Backward:
+        dX = dY * M / (1 - p)   (the mask of the forward pass)
+
+    Example:
+        >>> layer = Dropout(0.5).seed(0)
+        >>> Y = layer(np.ones((2, 4)))   # entries are 0 or 2
+    """
+
+    stochastic = True
+    conformance_config = {"p": 0.5}
+
+    def __init__(self, p: float = 0.5):
+        super().__init__()
+        self.p = check_hyperparameter("Dropout", "p", p, low=0.0, high=1.0)
+
+    def forward_pass(self, X, training):
+        if not training:
+            return X, None  # nothing is cached outside training (the identity, as torch's)
+        if self.p == 0.0:
+            return (X if self._reusing else X.copy()), None
+        # One float mask holding 0 or 1/(1-p): forward and backward are one multiply each.
+        mask = self.scratch("mask", X.shape, X.dtype)
+        self.rng.random(out=mask, dtype=X.dtype)
+        keep = self.scratch("keep", X.shape, np.bool_)
+        np.greater_equal(mask, self.p, out=keep)
+        np.multiply(keep, 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p), out=mask)
+        Y = self.output_buffer("Y", X.shape, X.dtype)
+        np.multiply(X, mask, out=Y)
+        return Y, mask
+
+    def backward_pass(self, dY, mask):
+        if mask is None:
+            return dY.copy() if not self._reusing else dY
+        dX = self.output_buffer("dX", dY.shape, dY.dtype)
+        np.multiply(dY, mask, out=dX)
+        return dX
+
+    def extra_repr(self) -> str:
+        return f"p={self.p:g}"
+
+
+class BatchNorm(Layer):
+    r"""Batch normalisation of each row over the batch: Y = gamma * (X - mu) / sqrt(var + eps) + beta.
+
+    In training, mu and var are the mean and the biased variance of each row
+    of X over its m columns (examples), and the running statistics are
+    updated as ``torch.nn.BatchNorm1d`` does::
+
+        running_mean = (1 - momentum) * running_mean + momentum * mu
+        running_var  = (1 - momentum) * running_var  + momentum * var * m / (m - 1)
+
+    (the unbiased variance goes into the running estimate; with
+    ``momentum=None`` the update is the cumulative average, factor
+    1 / num_batches_tracked). Outside training, mu and var are the running
+    statistics, so a prediction does not depend on the rest of its batch.
+    Note: ``momentum`` is the weight of the *new* batch (PyTorch's
+    convention); the course's beta = 0.9 is momentum = 0.1.
+
+    Args:
+        in_features: rows of X (C), one set of statistics per row.
+        momentum: weight of the current batch in the running statistics, in
+            [0, 1] (default 0.1), or ``None`` for a cumulative average.
+        eps: added to the variance (default 1e-5).
+        affine: learn the scale gamma and shift beta (default True).
+        dtype: "float64" (default) or "float32", for parameters and statistics.
+
+    Shape:
+        X: (C, m) -> Y: (C, m); training needs m >= 2.
+
+    Attributes:
+        gamma, beta: Parameters (C, 1), initialised to 1 and 0 (when affine).
+        running_mean, running_var: buffers (C, 1), initialised to 0 and 1.
+        num_batches_tracked: buffer (int64, shape ()), the training batches seen.
+
+    Backward (training; x_hat = (X - mu) / sqrt(var + eps), sums over the m columns):
+        dbeta  = sum dY                                         (C, 1)
+        dgamma = sum dY * x_hat                                 (C, 1)
+        dX = gamma / (m sqrt(var + eps)) * (m dY - dbeta - x_hat * dgamma)   (C, m)
+
+    Example:
+        >>> bn = BatchNorm(3)
+        >>> bn(np.random.default_rng(0).standard_normal((3, 8))).mean(axis=1).round(12)
+        array([ 0., -0.,  0.])
+    """
+
+    conformance_config: dict = {}
+
+    def __init__(self, in_features: PositiveInt, *, momentum: float | None = 0.1, eps: float = 1e-5,
+                 affine: bool = True, dtype: FloatDType = "float64"):
+        super().__init__()
+        self.in_features = check_positive_int("BatchNorm", "in_features", in_features)
+        self.momentum = None if momentum is None else check_hyperparameter("BatchNorm", "momentum", momentum,
+                                                                           low=0.0, high=1.0)
+        self.eps = check_hyperparameter("BatchNorm", "eps", eps, low=0.0, low_open=True)
+        self.affine = bool(affine)
+        dtype = _float_dtype("BatchNorm", dtype)
+        shape = (self.in_features, 1)
+        self.gamma = self.add_parameter("gamma", np.ones(shape, dtype)) if self.affine else None
+        self.beta = self.add_parameter("beta", np.zeros(shape, dtype)) if self.affine else None
+        self.add_buffer("running_mean", np.zeros(shape, dtype))
+        self.add_buffer("running_var", np.ones(shape, dtype))
+        self.add_buffer("num_batches_tracked", np.zeros((), np.int64))
+
+    def forward_pass(self, X, training):
+        C, m = X.shape
+        if not training:
+            scale = 1.0 / np.sqrt(self.running_var + self.eps)
+            shift = -self.running_mean * scale
+            if self.affine:
+                scale = scale * self.gamma.data
+                shift = shift * self.gamma.data + self.beta.data
+            Y = self.output_buffer("Y", X.shape, X.dtype)
+            np.multiply(X, scale.astype(X.dtype, copy=False), out=Y)
+            Y += shift.astype(X.dtype, copy=False)
+            return Y, None
+        if m < 2:
+            raise ShapeError(f"{self!r}: training needs at least 2 examples (columns) per batch to estimate "
+                             f"a variance, as torch.nn.BatchNorm1d does. Received: shape {X.shape}. With the "
+                             f"Trainer, choose a batch_size that does not leave a last batch of 1 example.")
+        mu = X.mean(axis=1, keepdims=True)
+        x_hat = self.scratch("x_hat", X.shape, X.dtype)
+        np.subtract(X, mu, out=x_hat)
+        # The sum of squares as a row-wise dot product: no (C, m) temporary.
+        var = np.einsum("ij,ij->i", x_hat, x_hat).reshape(C, 1) / m
+        inv_std = 1.0 / np.sqrt(var + self.eps)
+        x_hat *= inv_std
+        self.num_batches_tracked += 1
+        factor = (1.0 / float(self.num_batches_tracked)) if self.momentum is None else self.momentum
+        self.running_mean *= 1.0 - factor
+        self.running_mean += factor * mu
+        self.running_var *= 1.0 - factor
+        self.running_var += (factor * m / (m - 1)) * var
+        Y = self.output_buffer("Y", X.shape, X.dtype)
+        if self.affine:
+            np.multiply(x_hat, self.gamma.data, out=Y)
+            Y += self.beta.data
+        else:
+            Y[...] = x_hat
+        return Y, (x_hat, inv_std)
+
+    def backward_pass(self, dY, cache):
+        x_hat, inv_std = cache
+        C, m = dY.shape
+        dbeta = dY.sum(axis=1, keepdims=True)
+        dgamma = np.einsum("ij,ij->i", dY, x_hat).reshape(C, 1)
+        if self.affine:
+            self.beta.grad[...] = dbeta
+            self.gamma.grad[...] = dgamma
+        if not self.needs_input_grad:
+            return None
+        # dX = k dY - (k/m) (dbeta + x_hat dgamma), with k = gamma / sqrt(var + eps); x_hat's
+        # buffer is this step's own and is released with the cache, so it holds the product.
+        k = inv_std * self.gamma.data if self.affine else inv_std
+        dX = self.output_buffer("dX", dY.shape, dY.dtype)
+        np.multiply(dY, k, out=dX)
+        x_hat *= k * dgamma / m
+        dX -= x_hat
+        dX -= k * dbeta / m
+        return dX
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features}, momentum={self.momentum if self.momentum is None else f'{self.momentum:g}'}, "
+                f"eps={self.eps:g}" + ("" if self.affine else ", affine=False"))
+
+
 @hookimpl
 def minidl_layers():
-    return {"linear": Linear}
+    return {"linear": Linear, "dropout": Dropout, "batch_norm": BatchNorm}

@@ -10,7 +10,7 @@ from framework.plugin_manager import DISABLE_AUTOLOAD_ENV, STRICT_ENV, PluginLoa
 from framework.registry import Registry, registry
 
 BUILTIN_KINDS = {
-    "layers": {"linear", "sigmoid", "tanh", "relu"},
+    "layers": {"linear", "sigmoid", "tanh", "relu", "dropout", "batch_norm"},
     "losses": {"mse", "bce"},
     "optimizers": {"sgd", "adam"},
     "initializers": {"glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "lecun_normal", "zeros"},
@@ -198,7 +198,7 @@ def test_plugins_cli_lists_distributions_and_components(capsys):
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("plugins: ") and "minidl-0.1.0" in out.splitlines()[0]
-    assert "minidl:layers (minidl 0.1.0): layers: linear" in out
+    assert "minidl:layers (minidl 0.1.0): layers: batch_norm, dropout, linear" in out
     assert re.search(r"minidl:activations \(minidl 0.1.0\): layers: ([a-z_]+, )*relu, sigmoid, ([a-z_]+, )*tanh\b", out)
 
 
