@@ -6,6 +6,8 @@
     minidl schema [--output FILE]      JSON Schema of the experiment format
     minidl plugins                     installed plugins and what each registers
     minidl check-plugins [NAME ...]    run the conformance kit over registered layers
+    minidl sweep EXPERIMENT [--grid KEY=V1,V2,...] [--jobs N] [--backend local|ray] [--address ADDR]
+    minidl sweep --resume SWEEP_DIR    many trials of one experiment, one run directory each
 
 Errors print one clear message and exit non-zero; ``--traceback`` (or
 MINIDL_TRACEBACK=1) shows the Python traceback too.
@@ -50,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", type=Path, help="write to a file instead of stdout")
 
     sub.add_parser("plugins", help="list plugins and the components they register")
+
+    _sweep_parser(sub)
 
     check = sub.add_parser("check-plugins", help="run the conformance kit over registered layers")
     check.add_argument("names", nargs="*", help="layer names (default: all)")
@@ -151,8 +155,83 @@ def cmd_check_plugins(args) -> int:
     return 1 if failed else 0
 
 
+def _sweep_parser(sub) -> None:
+    sweep = sub.add_parser("sweep", help="run many trials of an experiment (a grid or a random search)",
+                           description="Run the trials of an experiment's [sweep] section (or --grid), each "
+                                       "as an ordinary run directory under one sweep directory, and write "
+                                       "results.csv and results.md sorted by the objective.")
+    sweep.add_argument("experiment", type=Path, nargs="?", help="a .toml or .json experiment file")
+    sweep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field of the experiment, e.g. --set trainer.epochs=5 (repeatable)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                       help="sweep a parameter over these values, e.g. --grid optimizer.lr=0.01,0.1,1 (repeatable)")
+    sweep.add_argument("--n-trials", type=int, metavar="N", help="a random search of N trials")
+    sweep.add_argument("--jobs", type=int, metavar="N", help="trials at once (default: every core, or the cluster's)")
+    sweep.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help="local worker processes (default) or Ray tasks (pip install 'minidl[ray]')")
+    sweep.add_argument("--address", metavar="ADDR", help="a Ray cluster's address, as `ray start --head` prints it "
+                                                         "(default: a local Ray instance)")
+    sweep.add_argument("--sweeps-dir", type=Path, default=Path("sweeps"),
+                       help="where new sweep directories go (default: sweeps)")
+    sweep.add_argument("--resume", type=Path, metavar="SWEEP_DIR",
+                       help="continue a sweep: skip finished trials, resume unfinished ones from their checkpoints")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar or per-trial lines")
+
+
+def cmd_sweep(args) -> int:
+    from framework.sweep import check_trials, load_state, load_sweep, markdown_table, run_sweep
+    from framework.sweep_backends import make_backend
+
+    if (args.experiment is None) == (args.resume is None):
+        raise ConfigError([("", "give an experiment file, or --resume SWEEP_DIR (not both)")])
+    if args.resume is not None and (args.overrides or args.grid or args.n_trials is not None):
+        raise ConfigError([("--resume", "a resumed sweep runs the trials it stored; --set, --grid and "
+                                        "--n-trials apply to a new sweep only")])
+    if args.n_trials is not None and args.n_trials < 1:
+        raise ConfigError([("--n-trials", f"must be a positive integer. Received: {args.n_trials}")])
+    backend = make_backend(args.backend, jobs=args.jobs, address=args.address)
+    remote = args.backend == "ray" and args.address is not None
+    if args.resume is not None:
+        sweep, results = load_state(args.resume)
+    else:
+        sweep, results = load_sweep(args.experiment, args.overrides, args.grid, args.n_trials,
+                                    check_data=not remote), None
+    if remote:
+        if backend.is_local():  # files must be where the workers read them: here, checked before submission
+            check_trials(sweep.trials, sweep.source)
+    try:
+        outcome = run_sweep(sweep, sweeps_dir=args.sweeps_dir, sweep_dir=args.resume, results=results,
+                            backend=backend, progress=not args.quiet)
+    except KeyboardInterrupt as exc:
+        outcome = getattr(exc, "sweep_result", None)
+        if outcome is None:
+            raise
+        counts = _status_counts(outcome)
+        print(f"minidl: sweep interrupted ({counts}); finished trials are intact.\n"
+              f"minidl: resume with: minidl sweep --resume {outcome.sweep_dir}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(markdown_table(outcome))
+    print(f"\n{len(sweep.trials)} trials: {_status_counts(outcome)}")
+    best = outcome.best
+    if best is not None:
+        trial, result = best
+        print(f"best: {trial.name}, {sweep.objective} {result['final'][sweep.objective]:.6g} ({sweep.mode}), "
+              f"with {trial.describe()}")
+        print(f"  run directory: {outcome.sweep_dir / trial.name}")
+    print(f"sweep directory: {outcome.sweep_dir}")
+    return 0 if best is not None else EXIT_ERROR
+
+
+def _status_counts(outcome) -> str:
+    counts: dict[str, int] = {}
+    for trial in outcome.sweep.trials:
+        status = outcome.results.get(trial.name, {}).get("status", "pending")
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {status}" for status, n in counts.items())
+
+
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
-            "plugins": cmd_plugins, "check-plugins": cmd_check_plugins}
+            "plugins": cmd_plugins, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -217,19 +217,25 @@ def write_config(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     raise ConfigError([("", f"unsupported file type {path.suffix or '(none)'!r}; use .toml or .json")], str(path))
 
 
+def parse_key(key: str, where: str = "--set") -> list[str | int]:
+    """``"model.layers[0].out_features"`` -> ["model", "layers", 0, "out_features"]."""
+    path: list[str | int] = []
+    for part in key.strip().split("."):
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", part)
+        if not match:
+            raise ConfigError([(where, f"cannot read the key {key!r}; use dotted names with [i] for list items, "
+                                       f"e.g. model.layers[0].out_features=64")])
+        path.append(match.group(1))
+        path += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
+    return path
+
+
 def parse_override(assignment: str) -> tuple[list[str | int], Any]:
     """``"trainer.epochs=5"`` -> (["trainer", "epochs"], 5); values are read as TOML."""
     if "=" not in assignment:
         raise ConfigError([("--set", f"expected KEY=VALUE such as trainer.epochs=5. Received: {assignment!r}")])
     key, raw = assignment.split("=", 1)
-    path: list[str | int] = []
-    for part in key.strip().split("."):
-        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", part)
-        if not match:
-            raise ConfigError([("--set", f"cannot read the key {key!r}; use dotted names with [i] for list items, "
-                                         f"e.g. model.layers[0].out_features=64")])
-        path.append(match.group(1))
-        path += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
+    path = parse_key(key)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
@@ -237,23 +243,30 @@ def parse_override(assignment: str) -> tuple[list[str | int], Any]:
     return path, value
 
 
-def apply_override(data: dict[str, Any], assignment: str) -> None:
-    path, value = parse_override(assignment)
+def set_path(data: dict[str, Any], path: list[str | int], value: Any, what: str, where: str = "--set") -> None:
+    """Set ``data[path] = value``, creating missing tables; ``what`` names the assignment in errors."""
     node: Any = data
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]
         if isinstance(part, int):
             if not isinstance(node, list) or part >= len(node):
-                raise ConfigError([("--set", f"{assignment!r}: there is no item [{part}] here")])
+                raise ConfigError([(where, f"{what}: there is no item [{part}] here")])
             node = node[part]
         else:
+            if not isinstance(node, dict):
+                raise ConfigError([(where, f"{what}: {'.'.join(map(str, path[:i]))} is not a table")])
             if part not in node or node[part] is None:
                 node[part] = [] if isinstance(nxt, int) else {}
             node = node[part]
     last = path[-1]
     if isinstance(last, int):
         if not isinstance(node, list) or last >= len(node):
-            raise ConfigError([("--set", f"{assignment!r}: there is no item [{last}] here")])
+            raise ConfigError([(where, f"{what}: there is no item [{last}] here")])
     elif not isinstance(node, dict):
-        raise ConfigError([("--set", f"{assignment!r}: {'.'.join(map(str, path[:-1]))} is not a table")])
+        raise ConfigError([(where, f"{what}: {'.'.join(map(str, path[:-1]))} is not a table")])
     node[last] = value
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    path, value = parse_override(assignment)
+    set_path(data, path, value, repr(assignment))

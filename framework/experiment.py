@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
+                      model_validator)
 
 from framework.config_files import apply_override, read_config, write_config
 from framework.data import Dataset, Standardizer
@@ -73,6 +74,96 @@ class Target(BaseModel):
     max: float | None = Field(None, allow_inf_nan=False)
 
 
+class Uniform(BaseModel):
+    model_config = STRICT
+    type: Literal["uniform"] = Field(description="a distribution: uniform, loguniform, int or choice")
+    low: float = Field(allow_inf_nan=False, description="the smallest value (uniform, loguniform, int)")
+    high: float = Field(allow_inf_nan=False, description="the largest value (uniform, loguniform, int)")
+
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.low > self.high:
+            raise ValueError(f"low must not exceed high. Received: low={self.low}, high={self.high}")
+        return self
+
+
+class LogUniform(BaseModel):
+    model_config = STRICT
+    type: Literal["loguniform"]
+    low: float = Field(gt=0, allow_inf_nan=False)
+    high: float = Field(gt=0, allow_inf_nan=False)
+    _ordered = Uniform._ordered
+
+
+class IntRange(BaseModel):
+    model_config = STRICT
+    type: Literal["int"]
+    low: int = Field(strict=True)
+    high: int = Field(strict=True)
+    _ordered = Uniform._ordered
+
+
+class Choice(BaseModel):
+    model_config = STRICT
+    type: Literal["choice"]
+    values: list[Any] = Field(min_length=1, description="the values a choice draws from, each equally likely")
+
+
+Distribution = typing.Annotated[Uniform | LogUniform | IntRange | Choice, Field(discriminator="type")]
+DISTRIBUTIONS = ("uniform", "loguniform", "int", "choice")
+
+
+def _grid_or_distribution(value: Any) -> str:
+    return "distribution" if isinstance(value, dict) else "grid"
+
+
+SweepValues = typing.Annotated[
+    typing.Union[typing.Annotated[list[Any], Field(min_length=1), Tag("grid")],
+                 typing.Annotated[Distribution, Tag("distribution")]],
+    Discriminator(_grid_or_distribution)]
+
+
+def _flatten_parameters(table: Any, prefix: str = "") -> Any:
+    """``{"optimizer": {"lr": [...]}}`` (TOML's reading of ``optimizer.lr = [...]``) -> ``{"optimizer.lr": [...]}``.
+
+    A table whose ``type`` is a distribution's name is a distribution, not a level of nesting.
+    """
+    if not isinstance(table, dict):
+        return table
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and not isinstance(value.get("type"), str):
+            flat.update(_flatten_parameters(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+class SweepSpec(BaseModel):
+    """What ``minidl sweep`` varies: a grid of lists, or a seeded random search of ``n_trials``."""
+
+    model_config = STRICT
+    parameters: dict[str, SweepValues] = Field(min_length=1,
+        description="dotted path -> a list of values (a grid) or a distribution "
+                    "(uniform, loguniform, int, choice; needs n_trials)")
+    n_trials: PositiveInt | None = Field(None, description="a random search of this many trials "
+                                                           "(lists are then drawn from as choices)")
+    objective: str | None = Field(None, description="the final epoch log to optimise "
+                                                    "(default: the first target, else val_loss)")
+    mode: Literal["min", "max"] | None = Field(None, description="whether the objective is minimised or "
+                                                                 "maximised (default: from the metric or target)")
+    seed: int | None = Field(None, description="seed of the random search (default: the experiment's seed)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("parameters"), dict):
+            data = {**data, "parameters": _flatten_parameters(data["parameters"])}
+        return data
+
+
 class Experiment(BaseModel):
     """A complete experiment. Build it in Python, from a dict, or from a file.
 
@@ -98,6 +189,7 @@ class Experiment(BaseModel):
     trainer: TrainerSpec = Field(default_factory=TrainerSpec)
     targets: dict[str, Target] = Field(default_factory=dict,
                                        description="stated quality: final epoch log -> {min, max}")
+    sweep: SweepSpec | None = Field(None, description="parameters that `minidl sweep` varies, and its objective")
 
     _base_dir: Path | None = PrivateAttr(None)
     _source: str | None = PrivateAttr(None)
@@ -125,7 +217,7 @@ class Experiment(BaseModel):
             order = list(cls.model_fields)  # report in the order the sections appear in a file
             problems.sort(key=lambda p: order.index(top) if (top := re.split(r"[.\[]", p[0])[0]) in order
                           else len(order))
-            raise ConfigError(_unique(problems), source)
+            raise ConfigError(_unique([_sweep_problem(p, m) for p, m in problems]), source)
         experiment._source = source
         return experiment
 
@@ -140,6 +232,29 @@ class Experiment(BaseModel):
     def base_dir(self) -> Path:
         """Where relative data paths are resolved: the file's folder, else the working directory."""
         return self._base_dir or Path.cwd()
+
+
+_SWEEP_LOC = re.compile(r"^sweep\.parameters\.(.+?)\.(grid|distribution(?:\.(?:uniform|loguniform|int|choice))?)"
+                        r"(?=\.|\[|$)")
+
+
+def _sweep_problem(path: str, message: str) -> tuple[str, str]:
+    """Sweep parameters' problems, said as a user writes them: ``sweep.parameters."optimizer.lr".low``."""
+    match = _SWEEP_LOC.match(path)
+    if not match:
+        return path, message
+    key, branch = match.group(1).strip("`"), match.group(2)
+    path = f'sweep.parameters."{key}"' + path[match.end():]
+    if message.startswith("Value error, "):
+        message = message[len("Value error, "):].split(". Received: {")[0]
+    elif message.startswith("Input tag"):
+        tag = re.search(r"Input tag '(.*?)'", message)
+        message = (f"unknown distribution {tag.group(1) if tag else '?'!r}; "
+                   f"use one of: {', '.join(DISTRIBUTIONS)}")
+    elif branch == "grid" and message.startswith("Input should be a valid list"):
+        message = ("expected a list of values (a grid) or a distribution such as "
+                   "{ type = \"loguniform\", low = 0.0001, high = 1 }" + message[len("Input should be a valid list"):])
+    return path, message
 
 
 def _unique(problems):
