@@ -208,7 +208,7 @@ def cmd_sweep(args) -> int:
             raise
         counts = _status_counts(outcome)
         print(f"minidl: sweep interrupted ({counts}); finished trials are intact.\n"
-              f"minidl: resume with: minidl sweep --resume {outcome.sweep_dir}", file=sys.stderr)
+              f"minidl: resume with: minidl sweep --resume {_shown(outcome.sweep_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(markdown_table(outcome))
     print(f"\n{len(sweep.trials)} trials: {_status_counts(outcome)}")
@@ -217,9 +217,17 @@ def cmd_sweep(args) -> int:
         trial, result = best
         print(f"best: {trial.name}, {sweep.objective} {result['final'][sweep.objective]:.6g} ({sweep.mode}), "
               f"with {trial.describe()}")
-        print(f"  run directory: {outcome.sweep_dir / trial.name}")
-    print(f"sweep directory: {outcome.sweep_dir}")
+        print(f"  run directory: {_shown(outcome.sweep_dir / trial.name)}")
+    print(f"sweep directory: {_shown(outcome.sweep_dir)}")
     return 0 if best is not None else EXIT_ERROR
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _status_counts(outcome) -> str:

@@ -74,12 +74,8 @@ class Target(BaseModel):
     max: float | None = Field(None, allow_inf_nan=False)
 
 
-class Uniform(BaseModel):
+class _Range(BaseModel):
     model_config = STRICT
-    type: Literal["uniform"] = Field(description="a distribution: uniform, loguniform, int or choice")
-    low: float = Field(allow_inf_nan=False, description="the smallest value (uniform, loguniform, int)")
-    high: float = Field(allow_inf_nan=False, description="the largest value (uniform, loguniform, int)")
-
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -88,20 +84,22 @@ class Uniform(BaseModel):
         return self
 
 
-class LogUniform(BaseModel):
-    model_config = STRICT
+class Uniform(_Range):
+    type: Literal["uniform"] = Field(description="a distribution: uniform, loguniform, int or choice")
+    low: float = Field(allow_inf_nan=False, description="the smallest value (uniform, loguniform, int)")
+    high: float = Field(allow_inf_nan=False, description="the largest value (uniform, loguniform, int)")
+
+
+class LogUniform(_Range):
     type: Literal["loguniform"]
     low: float = Field(gt=0, allow_inf_nan=False)
     high: float = Field(gt=0, allow_inf_nan=False)
-    _ordered = Uniform._ordered
 
 
-class IntRange(BaseModel):
-    model_config = STRICT
+class IntRange(_Range):
     type: Literal["int"]
     low: int = Field(strict=True)
     high: int = Field(strict=True)
-    _ordered = Uniform._ordered
 
 
 class Choice(BaseModel):

@@ -218,21 +218,32 @@ def _build(experiment: Experiment, document: dict[str, Any], base_dir: Path, sou
     combos = expand(spec, seed)
     for index, combo in enumerate(combos):
         trial = copy.deepcopy(base)
-        try:
-            for key, value in combo.items():
+        found: list[tuple[str, str]] = []
+        for key, value in combo.items():
+            try:
                 set_path(trial, parse_key(key), value, "not in the experiment", where=key)
+            except ConfigError as exc:
+                found += [(where, message.replace("not in the experiment: ", "not in the experiment: "))
+                          for where, message in exc.problems]
+        try:
             Experiment.from_dict(trial)
         except ConfigError as exc:
-            for where, message in exc.problems:
-                shown = combo.get(where)
-                detail = f" ({where}={_show(shown)})" if where in combo else ""
-                problems.setdefault((where, message + detail), []).append(index)
+            found += exc.problems
+        if found:
+            for where, message in found:
+                problems.setdefault((where, message), []).append(index)
             continue
         _absolute_paths(trial, base_dir)
         trials.append(Trial(index, combo, trial))
     if problems:
-        raise ConfigError([(where, f"{message} [{_trial_label(idx, len(combos))}]")
-                           for (where, message), idx in problems.items()], source)
+        reported = []
+        for (where, message), indices in problems.items():
+            values = {json.dumps(combos[i].get(where), sort_keys=True) for i in indices}
+            swept = {json.dumps(c.get(where), sort_keys=True) for c in combos}
+            if where in combos[0] and len(values) == 1 and len(swept) > 1:  # this value is the problem
+                message += f" ({where}={_show(combos[indices[0]][where])})"
+            reported.append((where, f"{message} [{_trial_label(indices, len(combos))}]"))
+        raise ConfigError(reported, source)
     objective, mode = resolve_objective(experiment, spec)
     if check_data:
         check_trials(trials, source)

@@ -141,6 +141,14 @@ class _Worker:
         except OSError:
             pass
 
+    def close(self) -> None:
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+        self.process.close()
+
 
 class LocalBackend:
     """Trials in ``jobs`` worker processes on this machine (default: one per core)."""
@@ -162,6 +170,7 @@ class LocalBackend:
         blas = 1 if jobs > 1 else None
         pending = list(tasks)
         workers = [_Worker(context, blas) for _ in range(jobs)]
+        retired: list[_Worker] = []
         try:
             while pending or any(w.task for w in workers):
                 for w in workers:
@@ -173,19 +182,17 @@ class LocalBackend:
                 for w in busy:
                     if w.conn in ready or w.process.sentinel in ready:
                         self._collect(w, on_result)
-                        if w.process.exitcode is not None or not w.process.is_alive():
-                            workers[workers.index(w)] = _Worker(context, blas) if pending else w
+                        if not w.process.is_alive() and pending:
+                            retired.append(w)
+                            workers[workers.index(w)] = _Worker(context, blas)
         except KeyboardInterrupt:
             self._interrupt([w for w in workers if w.task], on_result)
             raise
         finally:
-            for w in workers:
+            for w in workers + retired:
                 w.stop()
-            for w in workers:
-                w.process.join(timeout=5)
-                if w.process.is_alive():
-                    w.process.kill()
-                    w.process.join()
+            for w in workers + retired:
+                w.close()
 
     @staticmethod
     def _collect(w: _Worker, on_result) -> None:
