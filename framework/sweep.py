@@ -283,15 +283,16 @@ def resolve_objective(experiment: Experiment, spec: SweepSpec) -> tuple[str, str
 
 
 def _direction(objective: str, experiment: Experiment) -> str | None:
+    """From the direction the metric declares (``higher_is_better``), else from the target's one bound."""
+    from framework.metric import direction_of
     from framework.registry import registry
 
-    name = objective[4:] if objective.startswith("val_") else objective
-    if name == "loss":
-        return "min"
-    if ("metrics", name) in registry:
-        higher = getattr(registry.get("metrics", name), "higher_is_better", None)
-        if higher is not None:
-            return "max" if higher else "min"
+    metrics = {name: registry.get("metrics", name) for name in experiment.trainer.metrics
+               if ("metrics", name) in registry}
+    try:
+        return "max" if direction_of(objective, metrics) else "min"
+    except ConfigError:
+        pass
     target = experiment.targets.get(objective)
     if target is not None and (target.min is None) != (target.max is None):
         return "max" if target.min is not None else "min"
