@@ -29,7 +29,7 @@ def main() -> int:
                       epochs=100, batch_size=32, seed=0, metrics=["r2"])
     history = trainer.fit(X, train.y, validation_data=(Xv, val.y))
     r2 = history["val_r2"][-1]
-    print(f"validation R^2 after {len(history)} epochs: {r2:.4f}")
+    print(f"validation R^2 after {len(history.epochs)} epochs: {r2:.4f}")
     return 0 if r2 >= 0.99 else 1
 
 

@@ -9,8 +9,10 @@
     minidl sweep EXPERIMENT [--grid KEY=V1,V2,...] [--jobs N] [--backend local|ray] [--address ADDR]
     minidl sweep --resume SWEEP_DIR    many trials of one experiment, one run directory each
 
-Errors print one clear message and exit non-zero; ``--traceback`` (or
-MINIDL_TRACEBACK=1) shows the Python traceback too.
+Errors print one clear message and exit non-zero; ``--traceback`` (anywhere
+on the line, or MINIDL_TRACEBACK=1) shows the Python traceback too.
+``minidl --version`` prints the version; a closed pipe (``minidl plugins |
+head -2``) ends quietly with status 0.
 """
 
 from __future__ import annotations
@@ -27,9 +29,16 @@ from framework.errors import ConfigError, MinidlError
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
+def _version_text() -> str:
+    from framework import __version__
+
+    return f"minidl {__version__}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: deep learning on numpy, explicitly.")
-    parser.add_argument("--traceback", action="store_true", help="show Python tracebacks on errors")
+    parser.add_argument("--version", action="version", version=_version_text(),
+                        help="print minidl's version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train an experiment and write a run directory")
@@ -38,15 +47,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="override a field, e.g. --set trainer.epochs=5 (repeatable)")
     run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where new run directories go (default: runs)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.add_argument("--quiet", action="store_true",
+                     help="no training display (no bar, no per-epoch lines); results still print")
 
     validate = sub.add_parser("validate", help="check an experiment file without running it")
-    validate.add_argument("experiment", type=Path)
-    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    validate.add_argument("experiment", type=Path, help="a .toml or .json experiment file")
+    validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                          help="override a field before checking, e.g. --set trainer.epochs=5 (repeatable)")
 
     summary = sub.add_parser("summary", help="print the model's layers and shapes")
-    summary.add_argument("experiment", type=Path)
-    summary.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    summary.add_argument("experiment", type=Path, help="a .toml or .json experiment file")
+    summary.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a field first, e.g. --set model.layers[0].out_features=8 (repeatable)")
 
     schema = sub.add_parser("schema", help="print the JSON Schema of experiment files")
     schema.add_argument("--output", type=Path, help="write to a file instead of stdout")
@@ -57,11 +69,22 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-plugins", help="run the conformance kit over registered layers")
     check.add_argument("names", nargs="*", help="layer names (default: all)")
+    _add_global_options(parser, sub)
     return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, sub) -> None:
+    """Options accepted before or after the subcommand (``minidl run X --traceback``)."""
+    help_text = "show the Python traceback of an error (also MINIDL_TRACEBACK=1)"
+    parser.add_argument("--traceback", action="store_true", help=help_text)
+    for command in sub.choices.values():
+        # SUPPRESS: a subcommand that did not see the option leaves the top-level value alone.
+        command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=help_text)
 
 
 def cmd_run(args) -> int:
     from framework.experiment import load_experiment
+    from framework.progress import format_duration
     from framework.runner import new_run_dir, run_experiment
     from framework.trainer import TrainingInterrupted
 
@@ -79,7 +102,7 @@ def cmd_run(args) -> int:
                   file=sys.stderr)
         return EXIT_INTERRUPTED
     final = result.summary["final"]
-    print(f"{experiment.name}: {result.trainer.epoch} epochs, "
+    print(f"{experiment.name}: {result.trainer.epoch} epochs in {format_duration(result.trainer.seconds)}, "
           + ", ".join(f"{k} {v:.6g}" for k, v in final.items() if k != "lr"))
     for key, t in result.summary["targets"].items():
         bound = " and ".join(s for s in (f">= {t['min']}" if t["min"] is not None else "",
@@ -246,7 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     show_tb = args.traceback or os.environ.get("MINIDL_TRACEBACK", "") not in ("", "0")
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except ConfigError as exc:
         if show_tb:
             traceback.print_exc()
@@ -260,6 +287,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("minidl: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``minidl plugins | head -2``): stop quietly, status 0.
+
+    Like ``git log | head``. stdout is pointed at /dev/null so that the
+    interpreter's final flush of what is still buffered cannot fail again.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

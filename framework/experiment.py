@@ -63,7 +63,7 @@ class TrainerSpec(BaseModel):
     epochs: PositiveInt = Field(10, description="passes over the training data")
     batch_size: PositiveInt = Field(32, description="examples per step")
     shuffle: bool = Field(True, description="a new permutation each epoch")
-    progress: bool = Field(True, description="tqdm bars (only on a terminal)")
+    progress: bool = Field(True, description="the training display: a bar on a terminal, one line per epoch on a file or pipe")
     metrics: list[str] = Field(default_factory=list, description="registered metric names")
     callbacks: list[Block] = Field(default_factory=list, description="registered callbacks and their arguments")
 

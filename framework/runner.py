@@ -129,7 +129,8 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
     trainer = Trainer(model, loss, optimizer, epochs=experiment.trainer.epochs,
                       batch_size=experiment.trainer.batch_size, shuffle=experiment.trainer.shuffle,
                       seed=experiment.seed, callbacks=callbacks, metrics=experiment.trainer.metrics,
-                      progress=experiment.trainer.progress if progress is None else progress)
+                      progress=experiment.trainer.progress if progress is None else progress,
+                      display_keys=list(experiment.targets))
     if run_dir is not None:
         run_dir.mkdir(parents=True, exist_ok=True)
         experiment.save(run_dir / "experiment.toml")

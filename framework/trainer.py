@@ -5,21 +5,22 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import sys
 import threading
-from typing import Any, Callable, Iterable, Sequence
+import time
+from collections.abc import Mapping
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
 from framework.checks import check_positive_int
 from framework.data import check_arrays
-from framework.errors import CheckpointError, ConfigError, DTypeError, MinidlError, TrainingError
+from framework.errors import CheckpointError, ConfigError, DataError, DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
 from framework.loss import Loss, pairing_problem
 from framework.optimizer import Optimizer
+from framework.progress import ProgressDisplay
 
 
 class TrainingInterrupted(MinidlError, KeyboardInterrupt):
@@ -31,60 +32,98 @@ class TrainingInterrupted(MinidlError, KeyboardInterrupt):
         self.where = where
 
 
-class History:
-    """Per-epoch logs: ``history["loss"]``, ``history["val_loss"]``, ``history["val_r2"]`` ...
+class History(Mapping):
+    """Per-epoch logs, a read-only mapping from a log key to a numpy array.
 
-    ``epochs`` lists the epoch numbers (from 1) the rows belong to.
+    ``history["loss"]``, ``history["val_loss"]``, ``history["val_r2"]`` ...
+    are float arrays with one value per epoch; ``history.epochs`` holds the
+    epoch numbers (from 1) they belong to, and ``len(history.epochs)`` is
+    the number of epochs (``len(history)``, as for any mapping, is the
+    number of keys). A second ``Trainer.fit`` appends to the same History.
     """
 
     def __init__(self) -> None:
-        self.epochs: list[int] = []
-        self.logs: dict[str, list[float]] = {}
+        self._epochs: list[int] = []
+        self._logs: dict[str, list[float]] = {}
 
     def append(self, epoch: int, logs: dict[str, float]) -> None:
-        self.epochs.append(epoch)
+        """Add epoch ``epoch``'s logs (the Trainer's job). A key new at this epoch is NaN before it."""
+        n = len(self._epochs)
+        self._epochs.append(epoch)
         for key, value in logs.items():
-            self.logs.setdefault(key, []).append(float(value))
+            self._logs.setdefault(key, [math.nan] * n).append(float(value))
+        for key, values in self._logs.items():
+            if len(values) == n:
+                values.append(math.nan)
 
     def update_last(self, logs: dict[str, float]) -> None:
         """Add to (or correct) the last epoch's row: values a callback put in the epoch logs.
 
-        A key first seen now gets NaN for the earlier epochs, so every list
+        A key first seen now gets NaN for the earlier epochs, so every column
         stays aligned with ``epochs``.
         """
-        n = len(self.epochs)
+        n = len(self._epochs)
         for key, value in logs.items():
-            column = self.logs.get(key)
+            column = self._logs.get(key)
             if column is None:
-                self.logs[key] = [math.nan] * (n - 1) + [float(value)]
+                self._logs[key] = [math.nan] * (n - 1) + [float(value)]
             elif len(column) == n:
                 column[-1] = float(value)
             else:
                 column.extend([math.nan] * (n - 1 - len(column)) + [float(value)])
 
-    def __getitem__(self, key: str) -> list[float]:
-        if key not in self.logs:
-            raise KeyError(f"history has no {key!r}; it has: {', '.join(self.logs) or '(nothing yet)'}")
-        return self.logs[key]
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._logs:
+            raise KeyError(f"history has no {key!r}; it has: {', '.join(self._logs) or '(nothing yet)'}")
+        values = np.array(self._logs[key], dtype=np.float64)
+        values.flags.writeable = False
+        return values
 
-    def __contains__(self, key: str) -> bool:
-        return key in self.logs
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._logs))
 
     def __len__(self) -> int:
-        return len(self.epochs)
+        return len(self._logs)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._logs
+
+    @property
+    def epochs(self) -> np.ndarray:
+        """The epoch numbers (from 1), one per row of every array."""
+        epochs = np.array(self._epochs, dtype=np.int64)
+        epochs.flags.writeable = False
+        return epochs
 
     def last(self) -> dict[str, float]:
-        return {k: v[-1] for k, v in self.logs.items()} if self.epochs else {}
+        """The newest epoch's logs as plain floats (empty before the first epoch)."""
+        return {k: v[-1] for k, v in self._logs.items()} if self._epochs else {}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epochs": list(self.epochs), "logs": {k: list(v) for k, v in self.logs.items()}}
+        return {"epochs": list(self._epochs), "logs": {k: list(v) for k, v in self._logs.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.epochs = list(state["epochs"])
-        self.logs = {k: list(v) for k, v in state["logs"].items()}
+        self._epochs = [int(e) for e in state["epochs"]]
+        self._logs = {k: [float(x) for x in v] for k, v in state["logs"].items()}
 
     def __repr__(self) -> str:
-        return f"History(epochs={len(self)}, keys={list(self.logs)})"
+        return f"History(epochs={len(self._epochs)}, keys={list(self._logs)})"
+
+
+def metric_name(metric: Callable, where: str = "metrics") -> str:
+    """The log key of a callable metric: its ``name`` attribute, else its function name.
+
+    A lambda, a ``functools.partial`` or any callable without a usable name
+    is refused (:class:`ConfigError`) with the ways to give it one.
+    """
+    name = getattr(metric, "name", None)
+    if name is None:
+        name = getattr(metric, "__name__", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        what = "a lambda" if name == "<lambda>" else repr(metric)
+        raise ConfigError([(where, f"{what} has no name to log it under; define it with `def`, set a `name` "
+                                   f"attribute (fn.name = 'my_metric'), or pass a dict {{'my_metric': fn}}")])
+    return name
 
 
 def _overrides(cb: Callback, event: str) -> bool:
@@ -98,20 +137,28 @@ class Trainer:
         model: a :class:`Layer` (usually a ``Sequential``).
         loss: a :class:`Loss`.
         optimizer: an :class:`Optimizer` over ``model.parameters()``.
-        epochs: number of passes over the training data.
+        epochs: number of passes over the training data in each ``fit``
+            call. As in Keras, a second ``fit`` trains ``epochs`` more and
+            appends to the same :class:`History`; ``fit(resume_from=...)``
+            instead continues a checkpoint up to ``epochs`` in total.
         batch_size: examples per step; the last batch of an epoch may be
             smaller (its loss is weighted by its size in the epoch's mean).
         shuffle: draw one permutation per epoch; batches are contiguous
             slices of it.
-        seed: seeds the shuffling; same seed, same data, same model: the
-            same result bit for bit.
+        seed: seeds the shuffling and ``validation_split``; same seed, same
+            data, same model: the same result bit for bit.
         callbacks: :class:`Callback` instances.
-        metrics: names of registered metrics (or ``f(y_hat, y)`` callables),
-            computed at each epoch's end with that epoch's final parameters,
-            on the training data ("r2") and on the validation data when
-            given ("val_r2").
-        progress: tqdm bars for epochs and batches; shown only when stderr
-            is a terminal.
+        metrics: names of registered metrics, ``f(y_hat, y)`` callables
+            (logged under their ``name`` attribute or function name), or a
+            dict ``{name: callable}``; computed at each epoch's end with that
+            epoch's final parameters, on the training data ("r2") and on the
+            validation data when given ("val_r2").
+        progress: the training display (see :mod:`framework.progress`): True
+            picks a bar on a terminal, one line per epoch on a file or pipe,
+            a widget in Jupyter; False shows nothing; or name the form
+            ("bar", "lines", "notebook", "off").
+        display_keys: log keys the display shows besides the loss and the
+            validation loss (the metrics a callback ``monitor``s are added).
 
     Shape:
         X: (features, m); y: (outputs, m).
@@ -119,8 +166,9 @@ class Trainer:
 
     def __init__(self, model: Layer, loss: Loss, optimizer: Optimizer, *, epochs: int = 10,
                  batch_size: int = 32, shuffle: bool = True, seed: int | None = 0,
-                 callbacks: Iterable[Callback] = (), metrics: Sequence[str | Callable] = (),
-                 progress: bool = True):
+                 callbacks: Iterable[Callback] = (),
+                 metrics: Sequence[str | Callable] | Mapping[str, Callable] = (),
+                 progress: bool | str = True, display_keys: Sequence[str] = ()):
         if not isinstance(model, Layer):
             raise TypeError(f"Trainer: `model` must be a Layer (e.g. a Sequential). Received: {type(model).__name__}")
         if not isinstance(loss, Loss):
@@ -139,8 +187,11 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer: callbacks[{i}] is not a Callback. Received: {cb!r}")
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
-        self.metrics = {name: fn for name, fn in (self._metric(m) for m in metrics)}
+        self.metrics = self._metrics(metrics)
         self.progress = progress
+        self.display_keys = list(display_keys)
+        self.seconds = 0.0      # wall time of the last fit
+        self.display: ProgressDisplay | None = None
         self.history = History()
         self.rng = np.random.default_rng(seed)
         self.epoch = 0          # epochs completed
@@ -152,18 +203,60 @@ class Trainer:
         self._interrupted = False
 
     @staticmethod
-    def _metric(metric) -> tuple[str, Callable]:
-        if callable(metric):
-            return getattr(metric, "__name__", "metric"), metric
+    def _metrics(metrics) -> dict[str, Callable]:
         from framework.registry import registry
 
-        return metric, registry.get("metrics", metric, where="Trainer: metrics")
+        pairs = []
+        if isinstance(metrics, Mapping):
+            for name, fn in metrics.items():
+                if not (isinstance(name, str) and name.isidentifier()) or not callable(fn):
+                    raise ConfigError([(f"metrics[{name!r}]", f"a dict of metrics maps names (identifiers) to "
+                                                              f"callables f(y_hat, y). Received: {fn!r}")])
+                pairs.append((f"metrics[{name!r}]", name, fn))
+        else:
+            for i, metric in enumerate(metrics):
+                if isinstance(metric, str):
+                    fn = registry.get("metrics", metric, where=f"Trainer: metrics[{i}]")
+                    pairs.append((f"metrics[{i}]", metric, fn))
+                elif callable(metric):
+                    pairs.append((f"metrics[{i}]", metric_name(metric, f"metrics[{i}]"), metric))
+                else:
+                    raise ConfigError([(f"metrics[{i}]", f"expected a registered metric name or a callable "
+                                                         f"f(y_hat, y). Received: {metric!r}")])
+        out: dict[str, Callable] = {}
+        for where, name, fn in pairs:
+            if name in out or name in ("loss", "lr"):
+                raise ConfigError([(where, f"two values would be logged as {name!r}; give each metric a "
+                                           f"distinct name (and none called 'loss' or 'lr')")])
+            out[name] = fn
+        return out
 
     # ------------------------------------------------------------------
     def fit(self, X: np.ndarray, y: np.ndarray, validation_data: tuple | None = None, *,
-            resume_from: str | Checkpoint | None = None) -> History:
-        """Train; return the :class:`History`. ``resume_from`` continues a checkpoint exactly."""
+            validation_split: float = 0.0, resume_from: str | Checkpoint | None = None) -> History:
+        """Train ``epochs`` more epochs; return the :class:`History` (the same object every call).
+
+        Args:
+            X, y: training data, (features, m) and (outputs, m).
+            validation_data: an ``(X_val, y_val)`` pair evaluated after each
+                epoch ("val_loss", "val_<metric>").
+            validation_split: instead, hold out this fraction of the columns
+                of (X, y) for validation, chosen by a permutation seeded with
+                ``seed`` (the same columns on every call with the same data).
+            resume_from: a checkpoint (path or :class:`Checkpoint`) to
+                continue exactly; training then runs until ``epochs`` epochs
+                in total, as an experiment's ``trainer.epochs`` does.
+        """
         X, y = check_arrays(X, y, "training data")
+        if validation_split:
+            if validation_data is not None:
+                raise DataError("Trainer.fit: pass validation_data or validation_split, not both. "
+                                f"Received: validation_split={validation_split!r} and validation_data")
+            from framework.data import Dataset
+
+            train, val = Dataset(X, y, name="training data").split(validation_split, seed=self.seed)
+            X, y = train.X, train.y
+            validation_data = (val.X, val.y)
         self._check_dtype(X, "training data X")
         self._check_dtype(y, "training data y")
         if validation_data is not None:
@@ -182,6 +275,10 @@ class Trainer:
                 # The metadata is validated, but a callback's own state is the callback's format.
                 raise CheckpointError(f"{ckpt.path}: the trainer or callback state does not fit this "
                                       f"Trainer ({type(exc).__name__}: {str(exc)[:200]})") from None
+            target = self.epochs
+        else:
+            target = self.epoch + self.epochs  # Keras semantics: every fit trains `epochs` more
+        self.target_epochs = target
         m = X.shape[1]
         if self.shuffle:
             # One gather per epoch into buffers laid out so that every batch
@@ -194,15 +291,17 @@ class Trainer:
         # refills the same buffers, so the views stay valid.
         batches = [(Xs[:, lo:lo + self.batch_size], ys[:, lo:lo + self.batch_size],
                     min(self.batch_size, m - lo)) for lo in range(0, m, self.batch_size)]
-        show = bool(self.progress) and sys.stderr.isatty()
+        monitored = [cb.monitor for cb in self.callbacks if isinstance(getattr(cb, "monitor", None), str)]
+        display = self.display = ProgressDisplay(self.progress, total=target, initial=self.epoch,
+                                                 keys=[*monitored, *self.display_keys])
+        show = display.mode == "bar"  # only a bar looks at single batches
         self.stop_training = False
+        started = time.perf_counter()
         # Overflow inside a step surfaces as a non-finite loss, which stops
         # training with one clear error instead of numpy warnings.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._ctrl_c_guard(), \
-                tqdm(total=self.epochs, initial=self.epoch, desc="epochs", unit="epoch",
-                     disable=not show, dynamic_ncols=True) as epochs_bar:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._ctrl_c_guard(), display:
             self._call("on_train_begin", {})
-            while self.epoch < self.epochs and not self.stop_training:
+            while self.epoch < target and not self.stop_training:
                 if self.batch == 0:
                     self._epoch_rng_state = self.rng.bit_generator.state  # a fresh dict on each access
                     self._loss_sum, self._seen = 0.0, 0
@@ -215,7 +314,9 @@ class Trainer:
                     # strided, the rows of X.T are not, and this is 2x faster.
                     np.take(X.T, perm, axis=0, out=Xs.T)
                     np.take(y.T, perm, axis=0, out=ys.T)
-                self._run_batches(batches, show)
+                if show:
+                    display.epoch_begin(self.epoch + 1, len(batches))
+                self._run_batches(batches, display if show else None)
                 logs = {"loss": self._loss_sum / self._seen, "lr": self.optimizer.lr}
                 if self.metrics:
                     logs.update(self.evaluate(X, y, prefix="", metrics_only=True))
@@ -224,51 +325,46 @@ class Trainer:
                 self.epoch += 1
                 self.batch = 0
                 self.history.append(self.epoch, logs)
-                if show:
-                    epochs_bar.update(1)
-                    epochs_bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()}, refresh=False)
                 for cb in self.callbacks:
                     cb.on_epoch_end(self, self.epoch - 1, logs)
                     # What a callback adds to the logs (a custom metric) is part of the
                     # epoch's record for the callbacks after it (checkpoints) and the History.
                     self.history.update_last(logs)
+                # After the callbacks: early stopping decides whether this epoch is the last.
+                display.epoch_end(self.epoch, logs, last=self.stop_training or self.epoch >= target)
                 if self._interrupted:
                     self._stop_on_interrupt()
             self._call("on_train_end", self.history.last())
+        self.seconds = time.perf_counter() - started
         return self.history
 
-    def _run_batches(self, batches: list, show: bool) -> None:
+    def _run_batches(self, batches: list, display: ProgressDisplay | None) -> None:
         """The rest of the current epoch's batches: the training loop's hot path."""
         model, loss_fn, optimizer = self.model, self.loss, self.optimizer
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
-        # A disabled tqdm still costs tens of microseconds to make: none at all when hidden.
-        bar = tqdm(total=n_batches, initial=self.batch, desc=f"epoch {self.epoch + 1}", unit="batch",
-                   leave=False, dynamic_ncols=True) if show else contextlib.nullcontext()
-        with bar as batch_bar:
-            for b in range(self.batch, n_batches):
-                Xb, yb, n = batches[b]
-                for cb in batch_begin:
-                    cb.on_batch_begin(self, b, {"batch_size": n})
-                value = loss_fn.forward(model.forward(Xb, True), yb)
-                if not math.isfinite(value):
-                    raise TrainingError(
-                        f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "
-                        f"training stopped before applying this step (try a smaller learning rate, or "
-                        f"standardised inputs). Parameters were not saved in this state.")
-                model.backward(loss_fn.backward(), input_grad=False)
-                optimizer.step()
-                self._loss_sum += value * n
-                self._seen += n
-                self.batch = b + 1
-                if show:
-                    batch_bar.update(1)
-                    batch_bar.set_postfix(loss=f"{value:.4g}", refresh=False)
-                for cb in batch_end:
-                    cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
-                if self._interrupted:
-                    self._stop_on_interrupt()
+        for b in range(self.batch, n_batches):
+            Xb, yb, n = batches[b]
+            for cb in batch_begin:
+                cb.on_batch_begin(self, b, {"batch_size": n})
+            value = loss_fn.forward(model.forward(Xb, True), yb)
+            if not math.isfinite(value):
+                raise TrainingError(
+                    f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "
+                    f"training stopped before applying this step (try a smaller learning rate, or "
+                    f"standardised inputs). Parameters were not saved in this state.")
+            model.backward(loss_fn.backward(), input_grad=False)
+            optimizer.step()
+            self._loss_sum += value * n
+            self._seen += n
+            self.batch = b + 1
+            if display is not None:
+                display.batch_end(b + 1, value)
+            for cb in batch_end:
+                cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
+            if self._interrupted:
+                self._stop_on_interrupt()
 
     def _check_dtype(self, X: np.ndarray, what: str) -> None:
         dtype = self.model.dtype
