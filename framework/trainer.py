@@ -95,6 +95,11 @@ class History(Mapping):
         epochs.flags.writeable = False
         return epochs
 
+    @property
+    def logs(self) -> dict[str, list[float]]:
+        """Every column as a plain list (a copy), e.g. to compare two histories."""
+        return {k: list(v) for k, v in self._logs.items()}
+
     def last(self) -> dict[str, float]:
         """The newest epoch's logs as plain floats (empty before the first epoch)."""
         return {k: v[-1] for k, v in self._logs.items()} if self._epochs else {}

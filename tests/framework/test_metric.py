@@ -36,7 +36,7 @@ def test_a_higher_is_better_plugin_metric_is_maximised_by_early_stopping():
         t.fit(*data())
     finally:
         registry.unregister("hit_rate_plugin")
-    assert len(t.history) == 6 and stopper.stopped_epoch is None
+    assert len(t.history.epochs) == 6 and stopper.stopped_epoch is None
     assert stopper.best == 6.0 and stopper.best_epoch == 6
 
 
@@ -99,7 +99,7 @@ def test_values_a_callback_adds_reach_history_summary_and_targets(tmp_path):
         registry.unregister("double_loss_plugin")
     history = result.history
     assert math.isnan(history["double_loss"][0])
-    assert history["double_loss"][1:] == [2 * v for v in history["loss"][1:]]
+    assert history["double_loss"][1:].tolist() == [2 * v for v in history["loss"][1:]]
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["final"]["double_loss"] == 2 * summary["final"]["loss"]
     assert summary["targets"]["double_loss"]["met"] is True
