@@ -151,11 +151,9 @@ class Layer:
         self._cache: Any = NO_CACHE
         self._out_shape: tuple[int, ...] | None = None
         self._scratch: dict[str, np.ndarray] = {}
-        # Set by containers: whether this layer's forward output (resp. its
-        # backward dX) is consumed only inside the container and may
-        # therefore live in a buffer reused by the next step.
-        self._reuse_forward_output = False
-        self._reuse_backward_output = False
+        # Whether the current forward (resp. backward) call's output may live
+        # in a buffer reused by the next step: decided by the caller on each
+        # call (reuse_output=...), never stored by a container on its children.
         self._reusing = False
         self.needs_input_grad = True
 
@@ -430,10 +428,16 @@ class Layer:
             f"model with .to('{X.dtype}')."
         )
 
-    def forward(self, X: np.ndarray, training: bool = True) -> np.ndarray:
-        """Y = layer(X). When ``training``, cache what ``backward`` needs."""
+    def forward(self, X: np.ndarray, training: bool = True, *, reuse_output: bool = False) -> np.ndarray:
+        """Y = layer(X). When ``training``, cache what ``backward`` needs.
+
+        ``reuse_output=True`` is the caller's promise that it consumes Y
+        before the next training step (a container passing a hidden layer's
+        output on): Y may then live in a buffer that the next step
+        overwrites. By default Y is an array the caller may keep.
+        """
         self.check_input(X)
-        self._reusing = training and self._reuse_forward_output
+        self._reusing = training and reuse_output
         Y, cache = self.forward_pass(X, training)
         if training:
             self._cache = cache
@@ -443,11 +447,13 @@ class Layer:
     def __call__(self, X: np.ndarray, training: bool = True) -> np.ndarray:
         return self.forward(X, training)
 
-    def backward(self, dY: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+    def backward(self, dY: np.ndarray, *, input_grad: bool = True, reuse_output: bool = False) -> np.ndarray | None:
         """Given dL/dY, set each parameter's ``grad`` and return dL/dX.
 
         With ``input_grad=False`` the layer may skip dX (the first layer of a
-        model, whose dX nobody uses) and ``None`` is returned.
+        model, whose dX nobody uses) and ``None`` is returned. With
+        ``reuse_output=True`` (a container's hidden layer) dX may live in a
+        buffer that the next step overwrites.
         """
         cache = self._cache
         if cache is NO_CACHE:
@@ -464,7 +470,7 @@ class Layer:
             )
         self._cache = NO_CACHE
         self.needs_input_grad = input_grad
-        self._reusing = self._reuse_backward_output
+        self._reusing = reuse_output
         dX = self.backward_pass(dY, cache)
         return dX if input_grad else None
 
@@ -502,17 +508,14 @@ class Layer:
     def output_buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """An array for Y (in forward_pass) or dX (in backward_pass).
 
-        Inside a container that consumes the array itself (a hidden layer of a
-        ``Sequential``, training mode), it is a buffer reused by the next step;
-        otherwise, a fresh array the caller may keep.
+        When the caller of this very forward/backward call passed
+        ``reuse_output=True`` (a ``Sequential`` does for a hidden layer in
+        training), it is a buffer reused by the next step; otherwise, a
+        fresh array the caller may keep.
         """
         if self._reusing:
             return self.scratch(name, shape, dtype)
         return np.empty(shape, dtype=dtype)
-
-    def _set_buffer_reuse(self, forward_output: bool, backward_output: bool) -> None:
-        self._reuse_forward_output = forward_output
-        self._reuse_backward_output = backward_output
 
     # ------------------------------------------------------------------
     # Description

@@ -24,6 +24,9 @@ class Sequential(Layer):
     The model's own output and dX are fresh arrays the caller may keep. The
     hidden layers' outputs and gradients, which only the chain consumes, live
     in buffers reused by the next training step of the same batch shape.
+    That is decided on each call (``reuse_output=`` of ``forward`` and
+    ``backward``), nothing is stored on the children: a layer may sit in
+    several models and slices (``model[::-1]``, ``model[1:]``) at once.
 
     Example:
         >>> model = Sequential([Linear(10, 32), Sigmoid(), Linear(32, 1)])
@@ -38,7 +41,6 @@ class Sequential(Layer):
         for layer in layers:
             self._check_layer(layer, position=len(self._layers))
             self._layers.append(layer)
-        self._rewire()
 
     # -- container protocol ----------------------------------------------------
     @staticmethod
@@ -55,7 +57,6 @@ class Sequential(Layer):
     def append(self, layer: Layer) -> "Sequential":
         self._check_layer(layer, position=len(self._layers))
         self._layers.append(layer)
-        self._rewire()
         return self
 
     def __len__(self) -> int:
@@ -76,19 +77,6 @@ class Sequential(Layer):
     @property
     def in_features(self) -> int | None:  # type: ignore[override]
         return self._layers[0].in_features if self._layers else None
-
-    def _rewire(self) -> None:
-        """Tell each child which of its outputs only this chain consumes."""
-        n = len(self._layers)
-        for i, layer in enumerate(self._layers):
-            layer._set_buffer_reuse(
-                forward_output=self._reuse_forward_output if i == n - 1 else True,
-                backward_output=self._reuse_backward_output if i == 0 else True,
-            )
-
-    def _set_buffer_reuse(self, forward_output: bool, backward_output: bool) -> None:
-        super()._set_buffer_reuse(forward_output, backward_output)
-        self._rewire()
 
     # -- parameters and state ----------------------------------------------------
     def named_children(self) -> Iterator[tuple[str, Layer]]:
@@ -122,15 +110,24 @@ class Sequential(Layer):
         # Each child checks its own input, which names the layer that fails.
 
     def forward_pass(self, X, training):
-        for layer in self._layers:
-            X = layer.forward(X, training)
-        return X, True
+        # Hidden outputs are consumed here, in this call: they may be reused
+        # buffers. The last one goes to our caller, who decides for it.
+        layers = self._layers
+        for layer in layers[:-1]:
+            X = layer.forward(X, training, reuse_output=True)
+        Y = layers[-1].forward(X, training, reuse_output=self._reusing)
+        if training and not self._reusing and len(layers) > 1 and np.may_share_memory(Y, X):
+            Y = Y.copy()  # the last layer passed a hidden buffer through (an identity): not the caller's to keep
+        return Y, True
 
     def backward_pass(self, dY, cache):
         layers = self._layers
         for layer in layers[:0:-1]:
-            dY = layer.backward(dY)
-        return layers[0].backward(dY, input_grad=self.needs_input_grad)
+            dY = layer.backward(dY, reuse_output=True)
+        dX = layers[0].backward(dY, input_grad=self.needs_input_grad, reuse_output=self._reusing)
+        if dX is not None and not self._reusing and len(layers) > 1 and np.may_share_memory(dX, dY):
+            dX = dX.copy()
+        return dX
 
     def output_features(self, in_features: int) -> int:
         for layer in self._layers:
