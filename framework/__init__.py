@@ -18,7 +18,7 @@ from framework.metric import metric
 from framework.loss import Loss
 from framework.optimizer import Optimizer
 from framework.parameter import Parameter
-from framework.registry import registry
+from framework.registry import override, registry
 from framework.sequential import Sequential
 from framework.trainer import History, Trainer, TrainingInterrupted
 from framework.experiment import Experiment, build_model, load_experiment
@@ -31,6 +31,6 @@ __all__ = [
     "Dataset", "DTypeError", "Experiment", "GradcheckError", "GradcheckReport", "History", "Layer",
     "Loss", "MinidlError", "Optimizer", "Parameter", "PluginError", "RegistryError", "RunResult",
     "Sequential", "ShapeError", "Trainer", "TrainingError", "TrainingInterrupted", "build_model",
-    "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "metric", "registry",
+    "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "metric", "override", "registry",
     "run_experiment", "save_checkpoint",
 ]

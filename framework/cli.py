@@ -4,10 +4,13 @@
     minidl validate EXPERIMENT [--set key=value ...]
     minidl summary EXPERIMENT          the model's table of shapes, forward and backward
     minidl schema [--output FILE]      JSON Schema of the experiment format
-    minidl plugins                     installed plugins and what each registers
+    minidl plugins                     installed plugins, what each registers, clashes, failures
     minidl check-plugins [NAME ...]    run the conformance kit over registered layers
     minidl sweep EXPERIMENT [--grid KEY=V1,V2,...] [--jobs N] [--backend local|ray] [--address ADDR]
     minidl sweep --resume SWEEP_DIR    many trials of one experiment, one run directory each
+
+``-p no:NAME`` (repeatable, before the command) blocks one plugin, as
+pytest's does; ``MINIDL_BLOCK_PLUGINS=NAME,...`` does the same.
 
 Errors print one clear message and exit non-zero; ``--traceback`` (anywhere
 on the line, or MINIDL_TRACEBACK=1) shows the Python traceback too.
@@ -39,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minidl", description="minidl: deep learning on numpy, explicitly.")
     parser.add_argument("--version", action="version", version=_version_text(),
                         help="print minidl's version and exit")
+    parser.add_argument("-p", dest="plugin_options", action="append", default=[], metavar="no:NAME",
+                        help="block the plugin NAME (a distribution, or distribution:entry_point as "
+                             "`minidl plugins` shows it); repeatable; adds to MINIDL_BLOCK_PLUGINS")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train an experiment and write a run directory")
@@ -149,18 +155,35 @@ def cmd_schema(args) -> int:
 
 
 def cmd_plugins(args) -> int:
+    """Every plugin, what it registers, overrides, clashes and failures. Never refuses: it is the diagnosis."""
+    from framework.plugin_manager import BLOCK_ENV
     from framework.registry import registry
 
     plugins = registry.plugins()
-    dists = sorted({f"{p.distribution}-{p.version}" for p in plugins if p.distribution})
+    overridden = {(e.kind, e.name, e.plugin.name): e.overrides.plugin.name for e in registry.overrides()}
+    dists = sorted({f"{p.distribution}-{p.version}" for p in plugins if p.distribution and p.loaded})
     print(f"plugins: {', '.join(dists) or '(none)'}")
     for p in plugins:
         origin = f"{p.distribution} {p.version}" if p.distribution else "in-process"
+        if p.blocked:
+            print(f"  {p.name} ({origin}): blocked ({BLOCK_ENV} or -p no:NAME)")
+            continue
         if p.error:
             print(f"  {p.name} ({origin}): FAILED TO LOAD: {p.error}")
             continue
-        provided = "; ".join(f"{kind}: {', '.join(sorted(names))}" for kind, names in p.provides.items())
+        provided = "; ".join(
+            f"{kind}: " + ", ".join(name + (f" (overrides {overridden[(kind, name, p.name)]})"
+                                            if (kind, name, p.name) in overridden else "")
+                                    for name in sorted(names))
+            for kind, names in p.provides.items())
         print(f"  {p.name} ({origin}): {provided or 'nothing'}")
+    clashes = registry.clashes()
+    if clashes:
+        print("name clashes (commands that need these kinds refuse until one plugin is blocked, "
+              "uninstalled or declares an override):")
+        for kind, names in clashes.items():
+            for name, entries in sorted(names.items()):
+                print(f"  {kind} {name!r}: {', '.join(e.plugin.name for e in entries)}")
     return 0
 
 
@@ -168,14 +191,18 @@ def cmd_check_plugins(args) -> int:
     from framework.registry import registry
     from framework.testing import check_registered_layer
 
+    failed_plugins = registry.failures()
+    for p in failed_plugins:
+        print(f"plugin {p.name}: FAILED TO LOAD: {p.error}")
     names = args.names or registry.names("layers")
     failed = 0
     for name in names:
         report = check_registered_layer(name)
         print(report.render())
         failed += not report.ok
-    print(f"{len(names) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+    print(f"{len(names) - failed} passed, {failed} failed"
+          + (f"; {len(failed_plugins)} plugin(s) failed to load" if failed_plugins else ""))
+    return 1 if failed or failed_plugins else 0
 
 
 def _sweep_parser(sub) -> None:
@@ -265,8 +292,24 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "s
             "plugins": cmd_plugins, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
 
 
+def _block_plugins(options: list[str]) -> None:
+    """``-p no:NAME`` adds NAME to MINIDL_BLOCK_PLUGINS, for this process and what it starts."""
+    from framework.plugin_manager import BLOCK_ENV, blocked_names
+    from framework.registry import registry
+
+    names = blocked_names()
+    for option in options:
+        if not option.startswith("no:") or not option[3:]:
+            _parser().error(f"-p takes no:NAME (block the plugin NAME). Received: -p {option}")
+        names.append(option[3:])
+    os.environ[BLOCK_ENV] = ",".join(dict.fromkeys(names))
+    registry.reload()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.plugin_options:
+        _block_plugins(args.plugin_options)
     show_tb = args.traceback or os.environ.get("MINIDL_TRACEBACK", "") not in ("", "0")
     try:
         code = COMMANDS[args.command](args)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import os
 import re
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 import pydantic
@@ -30,19 +31,46 @@ from pydantic import ConfigDict, create_model
 
 from framework.errors import ConfigError, MinidlError, PluginError, RegistryError
 from framework.kinds import KINDS, kind as kind_record
-from framework.plugin_manager import (PluginRecord, call_hook_per_plugin, load_plugins,
-                                      new_plugin_manager, register_plugin)
+from framework.plugin_manager import (BLOCK_ENV, STRICT_ENV, PluginRecord, _env_flag, call_hook,
+                                      hook_functions, load_plugins, new_plugin_manager, plugin_failed,
+                                      register_plugin)
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 @dataclass(frozen=True)
+class Override:
+    """A component a plugin registers in place of one of the same name (see :func:`override`)."""
+
+    component: Any
+
+
+def override(component: Any) -> Override:
+    """Declare, in a registration hook, that ``component`` replaces the one already of that name::
+
+        @hookimpl
+        def minidl_layers():
+            return {"sigmoid": override(MyFasterSigmoid)}
+
+    Without it, a name registered twice is a clash that every command needing
+    that kind reports; with it, the plugin's component wins and ``minidl
+    plugins`` shows what it overrides.
+    """
+    return Override(component)
+
+
+@dataclass(frozen=True)
 class Entry:
-    """One registered component and where it came from."""
+    """One registered component and where it came from.
+
+    ``overrides`` is the entry this one deliberately replaces (or None).
+    """
 
     kind: str
     name: str
     component: Any
     plugin: PluginRecord
+    declared_override: bool = False
+    overrides: "Entry | None" = None
 
     @property
     def distribution(self) -> str:
@@ -69,34 +97,68 @@ class Registry:
         self._environ = environ
         self._entries: dict[str, dict[str, Entry]] | None = None
         self._records: list[PluginRecord] = []
+        self._clashes: dict[str, dict[str, list[Entry]]] = {}
         self._extra: list[tuple[Any, str]] = []
         self._models: dict[tuple[str, str], type[pydantic.BaseModel]] = {}
 
     # -- loading --------------------------------------------------------------
     def load(self) -> "Registry":
+        """Load every plugin and fill the tables (once; :meth:`reload` starts again).
+
+        Never raises for a plugin's fault (unless ``MINIDL_STRICT_PLUGINS``):
+        a plugin that fails to import, to register or to provide valid
+        components is left out, recorded and warned about; a name given by
+        two plugins is recorded as a clash, reported when that kind is used.
+        """
         if self._entries is not None:
             return self
+        environ = os.environ if self._environ is None else self._environ
+        strict = _env_flag(STRICT_ENV, environ)
         pm = new_plugin_manager()
-        records = load_plugins(pm, self._entry_points, self._environ)
+        records = load_plugins(pm, self._entry_points, environ)
         for plugin, name in self._extra:
             record = PluginRecord(name=name, entry_point="", distribution=None, version=None, plugin=plugin)
-            register_plugin(pm, plugin, record)
             records.append(record)
+            try:
+                register_plugin(pm, plugin, record)
+            except PluginError as exc:
+                plugin_failed(record, str(exc), strict=strict, where=plugin)
         by_name = {r.name: r for r in records}
-        entries: dict[str, dict[str, Entry]] = {k.name: {} for k in KINDS}
+        # First every plugin's components, checked: a plugin with one bad component is left out whole.
+        provided: dict[str, list[tuple[str, str, Any, bool]]] = {}
         for k in KINDS:
-            kind = k.name
-            for record, provided in call_hook_per_plugin(pm, k.hook, by_name):
-                for name, component in provided.items():
-                    check_component(kind, name, component, record)
-                    if name in entries[kind]:
-                        first = entries[kind][name].plugin
-                        raise PluginError(
-                            f"{k.singular} name {name!r} is registered twice: by {first.source} "
-                            f"and by {record.source}. Names must be unique; uninstall or rename one.")
-                    entries[kind][name] = Entry(kind, name, component, record)
-                    record.provides.setdefault(kind, []).append(name)
-        self._records, self._entries = records, entries
+            for plugin_name, function in hook_functions(pm, k.hook):
+                record = by_name[plugin_name]
+                if record.error:
+                    continue
+                component = None
+                try:
+                    for name, component in call_hook(record, k.hook, function).items():
+                        declared = isinstance(component, Override)
+                        component = component.component if declared else component
+                        check_component(k.name, name, component, record)
+                        provided.setdefault(plugin_name, []).append((k.name, name, component, declared))
+                except PluginError as exc:
+                    bad = component if component is not None and not isinstance(component, (int, float, str)) else None
+                    plugin_failed(record, str(exc), strict=strict, exc=exc.__cause__, where=bad or function)
+                    provided.pop(plugin_name, None)
+        # Then the tables, in plugin order (built-ins first).
+        entries: dict[str, dict[str, Entry]] = {k.name: {} for k in KINDS}
+        clashes: dict[str, dict[str, list[Entry]]] = {k.name: {} for k in KINDS}
+        for record in records:
+            for kind, name, component, declared in provided.get(record.name, []):
+                entry = Entry(kind, name, component, record, declared_override=declared)
+                table, existing = entries[kind], entries[kind].get(name)
+                if existing is None:
+                    table[name] = entry
+                elif declared and not existing.declared_override:
+                    table[name] = replace(entry, overrides=existing)
+                elif existing.declared_override and not declared and existing.overrides is None:
+                    table[name] = replace(existing, overrides=entry)
+                else:
+                    clashes[kind].setdefault(name, [existing]).append(entry)
+                record.provides.setdefault(kind, []).append(name)
+        self._records, self._entries, self._clashes = records, entries, clashes
         return self
 
     def register(self, plugin: Any, name: str) -> None:
@@ -123,7 +185,32 @@ class Registry:
 
     def _kind(self, kind: str) -> dict[str, Entry]:
         kind_record(kind)  # an unknown kind is a RegistryError listing the kinds
-        return self.load()._entries[kind]
+        self.load()
+        if self._clashes[kind]:
+            raise PluginError(self.clash_message(kind))
+        return self._entries[kind]
+
+    def clashes(self) -> dict[str, dict[str, list[Entry]]]:
+        """``{kind: {name: [entries...]}}`` for every name two plugins register (never raises)."""
+        self.load()
+        return {kind: dict(names) for kind, names in self._clashes.items() if names}
+
+    def overrides(self) -> list[Entry]:
+        """Every entry that deliberately replaces another of the same name (never raises)."""
+        self.load()
+        return [e for table in self._entries.values() for e in table.values() if e.overrides is not None]
+
+    def clash_message(self, kind: str) -> str:
+        k = kind_record(kind)
+        lines = []
+        for name, entries in sorted(self._clashes[kind].items()):
+            by = " and by ".join(e.plugin.source for e in entries)
+            lines.append(f"{k.singular} name {name!r} is registered twice: by {by}")
+        last = [e.plugin for entries in self._clashes[kind].values() for e in entries[1:]]
+        block = ", ".join(sorted({p.name for p in last}))
+        return ("; ".join(lines) + ". Names must be unique: block one plugin (`minidl -p no:NAME ...` or "
+                f"{BLOCK_ENV}=NAME, e.g. {block}), uninstall it, or have it declare the replacement with "
+                f"framework.override(component). `minidl plugins` lists every clash.")
 
     def names(self, kind: str) -> list[str]:
         return sorted(self._kind(kind))

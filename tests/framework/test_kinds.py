@@ -10,6 +10,7 @@ import pytest
 from framework import Callback, Layer, PluginError, hookimpl, hookspecs
 from framework.experiment import build_model
 from framework.kinds import KINDS, kind
+from framework.plugin_manager import PluginLoadWarning
 from framework.registry import Registry, registry
 from tests.framework.test_plugins import builtins, plugin, third_party
 
@@ -102,9 +103,10 @@ def test_an_activation_declares_the_initializer_of_the_layer_before_it():
 
 def test_a_metric_without_a_direction_is_refused_naming_the_fix():
     reg = Registry(entry_points=builtins() + [third_party(plugin(minidl_metrics=lambda: {"hits": lambda a, b: 0.0}))])
-    with pytest.raises(PluginError, match=r"registers metric 'hits', which does not declare `higher_is_better` "
-                                          r"\(bool\); decorate the function with @framework.metric"):
+    with pytest.warns(PluginLoadWarning, match=r"registers metric 'hits', which does not declare "
+                                               r"`higher_is_better` \(bool\); decorate the function with @framework.metric"):
         reg.load()
+    assert "hits" not in reg.names("metrics")
 
 
 def test_callback_defaults_describe_the_documented_methods(tmp_path):
