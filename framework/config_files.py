@@ -112,33 +112,63 @@ def _line_of_second(text: str, key: str) -> int | None:
     return text.count("\n", 0, hits[1]) + 1 if len(hits) > 1 else None
 
 
+def decode_utf8(data: bytes, source: str) -> str:
+    """UTF-8 text of ``data`` (a leading BOM, as Excel and Notepad write, is dropped).
+
+    Undecodable bytes raise :class:`~framework.errors.DataError`-compatible
+    :class:`ConfigError` naming the file, line and column (1-based) and the byte.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([("", undecodable_message(data, exc))], source) from None
+
+
+def undecodable_message(data: bytes, exc: UnicodeDecodeError) -> str:
+    """"line 3, column 7: byte 0xff is not UTF-8 ..." for a decode error in ``data``."""
+    start = exc.start
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    prefix = data[line_start:start]
+    if prefix.startswith(b"\xef\xbb\xbf") and line == 1:
+        prefix = prefix[3:]
+    column = len(prefix.decode("utf-8", "replace")) + 1
+    return (f"line {line}, column {column}: byte 0x{data[start]:02x} is not UTF-8 text; "
+            f"save the file as UTF-8")
+
+
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Parse a .toml or .json experiment file into a dict."""
+    """Parse a .toml or .json experiment file into a dict.
+
+    A UTF-8 BOM is accepted; undecodable bytes, syntax errors and nesting
+    deeper than :data:`MAX_DEPTH` are reported with the file (and line and
+    column where there is one), never as a traceback.
+    """
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise ConfigError([("", f"unsupported file type {path.suffix or '(none)'!r}; use .toml or .json")], str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError([("", "file not found")], str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([("", f"cannot read the file: {exc}")], str(path)) from None
+    except OSError as exc:
+        raise ConfigError([("", f"cannot read the file: {exc.strerror or exc}")], str(path)) from None
+    text = decode_utf8(raw, str(path))
     if path.suffix == ".toml":
         try:
-            return tomllib.loads(text)
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([("", f"TOML syntax error: {exc}")], str(path)) from None
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKey as exc:
-        line = _line_of_second(text, exc.key)
-        where = f" (line {line})" if line else ""
-        raise ConfigError([("", f"duplicate key {exc.key!r}{where}; each key may appear once")], str(path)) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError([("", f"JSON syntax error at line {exc.lineno}, column {exc.colno}: {exc.msg}")],
-                          str(path)) from None
+        except RecursionError:
+            raise ConfigError([("", f"tables or arrays nest more than {MAX_DEPTH} deep; minidl reads at most "
+                                    f"{MAX_DEPTH} levels")], str(path)) from None
+    else:
+        data = loads_json(text, source=str(path))
     if not isinstance(data, dict):
         raise ConfigError([("", f"the top level must be an object. Received: {type(data).__name__}")], str(path))
+    problem = depth_problem(data, "the file")
+    if problem:
+        raise ConfigError([("", problem)], str(path))
     return data
 
 
@@ -220,11 +250,14 @@ def write_config(path: str | os.PathLike, data: dict[str, Any]) -> Path:
 def parse_key(key: str, where: str = "--set") -> list[str | int]:
     """``"model.layers[0].out_features"`` -> ["model", "layers", 0, "out_features"]."""
     path: list[str | int] = []
-    for part in key.strip().split("."):
+    parts = key.strip().split(".")
+    if len(parts) > MAX_DEPTH:
+        raise ConfigError([(where, f"the key {key[:60]!r}... has more than {MAX_DEPTH} parts")])
+    for part in parts:
         match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)", part)
         if not match:
-            raise ConfigError([(where, f"cannot read the key {key!r}; use dotted names with [i] for list items, "
-                                       f"e.g. model.layers[0].out_features=64")])
+            raise ConfigError([(where, f"cannot read the key {key[:80]!r}; use dotted names with [i] for list "
+                                       f"items, e.g. model.layers[0].out_features=64")])
         path.append(match.group(1))
         path += [int(i) for i in re.findall(r"\[(\d+)\]", match.group(2))]
     return path
@@ -233,18 +266,39 @@ def parse_key(key: str, where: str = "--set") -> list[str | int]:
 def parse_override(assignment: str) -> tuple[list[str | int], Any]:
     """``"trainer.epochs=5"`` -> (["trainer", "epochs"], 5); values are read as TOML."""
     if "=" not in assignment:
-        raise ConfigError([("--set", f"expected KEY=VALUE such as trainer.epochs=5. Received: {assignment!r}")])
+        raise ConfigError([("--set", f"expected KEY=VALUE such as trainer.epochs=5. Received: {assignment[:80]!r}")])
     key, raw = assignment.split("=", 1)
     path = parse_key(key)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: take it as a string
+    except RecursionError:
+        raise ConfigError([("--set", f"the value of {key.strip()} nests more than {MAX_DEPTH} deep")]) from None
+    problem = depth_problem(value, f"the value of {key.strip()}")
+    if problem:
+        raise ConfigError([("--set", problem)])
     return path, value
 
 
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _dotted(path: list[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the top level"
+
+
 def set_path(data: dict[str, Any], path: list[str | int], value: Any, what: str, where: str = "--set") -> None:
-    """Set ``data[path] = value``, creating missing tables; ``what`` names the assignment in errors."""
+    """Set ``data[path] = value``, creating missing tables; ``what`` names the assignment in errors.
+
+    A path through a number or a string (``trainer.epochs.x``) is a
+    :class:`ConfigError` naming what is there, never a ``TypeError``.
+    """
     node: Any = data
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]
@@ -254,7 +308,8 @@ def set_path(data: dict[str, Any], path: list[str | int], value: Any, what: str,
             node = node[part]
         else:
             if not isinstance(node, dict):
-                raise ConfigError([(where, f"{what}: {'.'.join(map(str, path[:i]))} is not a table")])
+                raise ConfigError([(where, f"{what}: {_dotted(path[:i])} is {_describe(node)}, not a table; "
+                                           f"it has no field {part!r}")])
             if part not in node or node[part] is None:
                 node[part] = [] if isinstance(nxt, int) else {}
             node = node[part]
@@ -263,10 +318,11 @@ def set_path(data: dict[str, Any], path: list[str | int], value: Any, what: str,
         if not isinstance(node, list) or last >= len(node):
             raise ConfigError([(where, f"{what}: there is no item [{last}] here")])
     elif not isinstance(node, dict):
-        raise ConfigError([(where, f"{what}: {'.'.join(map(str, path[:-1]))} is not a table")])
+        raise ConfigError([(where, f"{what}: {_dotted(path[:-1])} is {_describe(node)}, not a table; "
+                                   f"it has no field {last!r}")])
     node[last] = value
 
 
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     path, value = parse_override(assignment)
-    set_path(data, path, value, repr(assignment))
+    set_path(data, path, value, repr(assignment[:80]))

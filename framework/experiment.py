@@ -20,7 +20,7 @@ import numpy as np
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, Tag, ValidationError,
                       model_validator)
 
-from framework.config_files import apply_override, read_config, write_config
+from framework.config_files import apply_override, depth_problem, read_config, write_config
 from framework.data import Dataset, Standardizer
 from framework.errors import ConfigError, MinidlError, RegistryError
 from framework.loss import pairing_problem
@@ -204,6 +204,9 @@ class Experiment(BaseModel):
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> "Experiment":
         """Validate ``data``, reporting every problem at once (:class:`ConfigError`)."""
+        problem = depth_problem(data, "the experiment")
+        if problem:  # before any recursive walk over it
+            raise ConfigError([("", problem)], source)
         problems: list[tuple[str, str]] = []
         experiment = None
         try:
