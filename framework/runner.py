@@ -148,6 +148,7 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         "seconds": round(time.perf_counter() - started, 3),
         "resumed_from": str(checkpoint) if checkpoint else None,
         "standardization": scaler.state_dict() if scaler else None,
+        "classes": train.classes,  # the label of each class index, for classification data
     }
     if run_dir is not None:
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
