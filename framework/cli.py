@@ -5,6 +5,7 @@
     minidl summary EXPERIMENT          the model's table of shapes, forward and backward
     minidl schema [--output FILE]      JSON Schema of the experiment format
     minidl plugins                     installed plugins, what each registers, clashes, failures
+    minidl describe NAME               a component's arguments, defaults, summary and plugin
     minidl check-plugins [NAME ...]    run the conformance kit over registered layers
     minidl sweep EXPERIMENT [--grid KEY=V1,V2,...] [--jobs N] [--backend local|ray] [--address ADDR]
     minidl sweep --resume SWEEP_DIR    many trials of one experiment, one run directory each
@@ -70,6 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument("--output", type=Path, help="write to a file instead of stdout")
 
     sub.add_parser("plugins", help="list plugins and the components they register")
+
+    describe = sub.add_parser("describe", help="a component's arguments, defaults, summary and plugin")
+    describe.add_argument("name", help="a registered name (mse), or KIND:NAME when several kinds have it "
+                                       "(losses:mse, metric:mse)")
 
     _sweep_parser(sub)
 
@@ -141,9 +146,9 @@ def cmd_summary(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from framework.experiment import Experiment
+    from framework.schema import experiment_schema
 
-    text = json.dumps(Experiment.model_json_schema(), indent=2) + "\n"
+    text = json.dumps(experiment_schema(), indent=2) + "\n"
     if args.output:
         from framework.config_files import atomic_write_text
 
@@ -184,6 +189,18 @@ def cmd_plugins(args) -> int:
         for kind, names in clashes.items():
             for name, entries in sorted(names.items()):
                 print(f"  {kind} {name!r}: {', '.join(e.plugin.name for e in entries)}")
+    return 0
+
+
+def cmd_describe(args) -> int:
+    from framework.errors import RegistryError
+    from framework.schema import describe, find_entries
+
+    entries = find_entries(args.name)
+    if len(entries) > 1:
+        raise RegistryError(f"{args.name!r} names a component of several kinds; say which: "
+                            + ", ".join(f"minidl describe {e.kind}:{e.name}" for e in entries))
+    print(describe(entries[0]))
     return 0
 
 
@@ -289,7 +306,7 @@ def _status_counts(outcome) -> str:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
-            "plugins": cmd_plugins, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
+            "plugins": cmd_plugins, "describe": cmd_describe, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
 
 
 def _block_plugins(options: list[str]) -> None:

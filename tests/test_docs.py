@@ -225,3 +225,15 @@ def test_the_docs_block_reader_sees_markers_and_indented_blocks():
         ("python", "x = 1\n", ("not-run", "a sketch")), ("python", "y = 2\n", None), ("text", "2\n", None)]
     assert expected_output_matches("loss ...\nr2 0.9", "loss 0.123  \nr2 0.9\n")
     assert not expected_output_matches("r2 0.9", "r2 0.8")
+
+
+def test_the_bad_example_of_the_experiment_reference_prints_what_it_shows(tmp_path, monkeypatch, capsys):
+    from framework.cli import main
+
+    text = (ROOT / "docs" / "experiments.md").read_text()
+    toml = re.search(r"`bad.toml`:\n\n```toml\n(.*?)```", text, re.S).group(1)
+    shown = re.search(r"```\n\$ minidl validate bad.toml\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.toml").write_text(toml)
+    assert main(["validate", "bad.toml"]) == 2
+    assert expected_output_matches(shown, capsys.readouterr().err)
