@@ -9,7 +9,7 @@ from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from framework.data import Dataset
 from framework.errors import (BackwardError, CheckpointError, ConfigError, DataError, DTypeError,
-                              GradcheckError, MinidlError, PluginError, RegistryError, ShapeError,
+                              GradcheckError, MinidlError, ModelFileError, PluginError, RegistryError, ShapeError,
                               TrainingError)
 from framework.gradcheck import GradcheckReport, gradcheck
 from framework.hookspecs import hookimpl, hookspec
@@ -23,6 +23,7 @@ from framework.sequential import Sequential
 from framework.trainer import History, Trainer, TrainingInterrupted
 from framework.experiment import Experiment, build_model, load_experiment
 from framework.runner import RunResult, run_experiment
+from framework.saving import load_model, save_model
 
 __version__ = "0.1.0"
 
@@ -32,5 +33,5 @@ __all__ = [
     "Loss", "MinidlError", "Optimizer", "Parameter", "PluginError", "RegistryError", "RunResult",
     "Sequential", "ShapeError", "Trainer", "TrainingError", "TrainingInterrupted", "build_model",
     "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "metric", "override", "registry",
-    "run_experiment", "save_checkpoint",
+    "run_experiment", "save_checkpoint", "load_model", "save_model", "ModelFileError",
 ]

@@ -129,8 +129,8 @@ def cmd_validate(args) -> int:
     from framework.experiment import build_model, load_experiment, prepare_data
 
     experiment = load_experiment(args.experiment, args.overrides)
-    train, _, _ = prepare_data(experiment)
-    model = build_model(experiment, in_features=train.n_features)
+    train, _, scaler = prepare_data(experiment)
+    model = build_model(experiment, in_features=train.n_features, standardizer=scaler)
     print(f"{args.experiment}: valid ({len(model)} layers, {model.num_parameters():,} parameters, "
           f"{train.n_examples} training examples of {train.n_features} features)")
     return 0
@@ -140,8 +140,8 @@ def cmd_summary(args) -> int:
     from framework.experiment import build_model, load_experiment, prepare_data
 
     experiment = load_experiment(args.experiment, args.overrides)
-    train, _, _ = prepare_data(experiment)
-    build_model(experiment, in_features=train.n_features).summary(train.n_features)
+    train, _, scaler = prepare_data(experiment)
+    build_model(experiment, in_features=train.n_features, standardizer=scaler).summary(train.n_features)
     return 0
 
 

@@ -64,6 +64,11 @@ class CheckpointError(MinidlError):
     """A checkpoint cannot be written, read or applied to this model."""
 
 
+class ModelFileError(MinidlError, ValueError):
+    """A saved model cannot be written, read or used: a plugin it needs is not installed, the file
+    is of a newer format, or new data does not have the columns the model was trained on."""
+
+
 class MemoryLimitError(MinidlError, MemoryError):
     """An allocation was refused before it happened: more bytes than the machine
     has available (or than ``MINIDL_MAX_MEMORY`` allows). The message names

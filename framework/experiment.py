@@ -22,6 +22,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
 
 from framework.config_files import apply_override, depth_problem, read_config, write_config
 from framework.data import Dataset, Standardizer
+from framework.preprocessing import Standardize
 from framework.errors import ConfigError, MinidlError, RegistryError
 from framework.loss import pairing_problem
 from framework.registry import join_path, pydantic_problems, registry
@@ -383,7 +384,8 @@ def _accepts(component, name: str) -> bool:
 
 
 def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int | None = None,
-                seed: int | None = None, dtype: str | None = None) -> Sequential:
+                seed: int | None = None, dtype: str | None = None,
+                standardizer: Standardizer | None = None) -> Sequential:
     """Assemble a :class:`Sequential` from layer blocks.
 
     ``in_features`` of a block may be left out: it is taken from the data
@@ -396,6 +398,13 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
     in order, so the same spec and seed give the same model bit for bit.
     Every random layer (``stochastic = True``) is then seeded from the same
     ``seed`` through :meth:`Sequential.seed`: each gets its own stream.
+
+    An experiment with ``data.standardize = true`` gives a model whose first
+    layer is a :class:`~framework.preprocessing.Standardize` (layer 0, so the
+    spec's layer i is the model's layer i + 1), holding ``standardizer``'s
+    statistics (from :func:`prepare_data`; the identity when not given):
+    the model takes raw data, and its checkpoints and saved file carry the
+    statistics.
     """
     if isinstance(spec, Experiment):
         seed = spec.seed if seed is None else seed
@@ -441,6 +450,14 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
             except MinidlError as exc:
                 raise ConfigError([(path, f"does not accept the {features} features it receives: {exc}")]) from None
         layers.append(layer)
+    if isinstance(spec, Experiment) and spec.data is not None and spec.data.standardize:
+        if in_features is None:
+            raise ConfigError([("data.standardize", "the model standardizes its inputs: build it with the "
+                                                    "data (in_features=...)")])
+        first = Standardize(in_features, dtype=dtype.name)
+        if standardizer is not None:
+            first = Standardize(in_features, mean=standardizer.mean, std=standardizer.std, dtype=dtype.name)
+        layers.insert(0, first)
     model = Sequential(layers)
     if seed is not None:
         model.seed(seed)
@@ -465,7 +482,12 @@ def build_dataset(experiment: Experiment) -> Dataset:
 
 
 def prepare_data(experiment: Experiment, data=None) -> tuple[Dataset, Dataset | None, Standardizer | None]:
-    """(train, validation, standardizer) in the experiment's dtype."""
+    """(train, validation, standardizer) in the experiment's dtype.
+
+    The data is returned raw; ``standardizer`` (when ``data.standardize``)
+    holds the training split's statistics, for
+    ``build_model(experiment, in_features=..., standardizer=...)``.
+    """
     if data is None:
         dataset = build_dataset(experiment)
     elif isinstance(data, Dataset):
@@ -476,11 +498,8 @@ def prepare_data(experiment: Experiment, data=None) -> tuple[Dataset, Dataset | 
     spec = experiment.data or DataSpec(source=Block(type="arrays"))
     split_seed = experiment.seed if spec.split_seed is None else spec.split_seed
     train, val = dataset.split(spec.validation_split, seed=split_seed)
-    scaler = None
-    if spec.standardize:
-        scaler = Standardizer.fit(train.X)
-        train = dataclasses.replace(train, X=scaler.transform(train.X))  # keeps names and classes
-        if val is not None:
-            val = dataclasses.replace(val, X=scaler.transform(val.X))
+    # The data stays raw: the statistics fitted here become the model's first
+    # layer (build_model(..., standardizer=scaler)), so the model takes raw data.
+    scaler = Standardizer.fit(train.X) if spec.standardize else None
     dtype = experiment.dtype
     return train.astype(dtype), (val.astype(dtype) if val is not None else None), scaler

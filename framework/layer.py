@@ -141,6 +141,13 @@ class Layer:
     #: them from ``self.rng``, whose state is saved with the layer's state.
     stochastic: bool = False
 
+    def __new__(cls, *args, **kwargs):
+        # The constructor's arguments, kept so that model.save can record the
+        # architecture of any layer, built from a file or from Python.
+        self = super().__new__(cls)
+        self._init_args = (args, kwargs)
+        return self
+
     def __init__(self) -> None:
         self._parameters: dict[str, Parameter] = {}
         self._buffer_names: list[str] = []
@@ -375,6 +382,16 @@ class Layer:
             child.to(dtype)
         self.release()
         return self
+
+    def save(self, path, **what) -> "Path":
+        """Save the model for inference: one ``.npz`` file (no pickle); see :func:`framework.saving.save_model`.
+
+        ``what``: ``feature_names``, ``target_names``, ``classes``, ``loss``,
+        ``metrics``, ``info``. Load it with :func:`framework.load_model`.
+        """
+        from framework.saving import save_model
+
+        return save_model(self, path, **what)
 
     # ------------------------------------------------------------------
     # Forward and backward: the contract every layer follows

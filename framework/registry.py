@@ -285,11 +285,14 @@ class Registry:
         validated = self.config_model(kind, name).model_validate(args)
         kwargs = {k: getattr(validated, k) for k in validated.model_fields_set}
         try:
-            return component(**injected, **kwargs)
+            built = component(**injected, **kwargs)
         except MinidlError:
             raise  # already says what and where (a missing data file, ...)
         except (ValueError, TypeError) as exc:
             raise ConfigError([(path or name, str(exc))]) from exc
+        if kind == "layers":
+            built._registered_name = name  # what a saved model calls it (a class may have two names)
+        return built
 
 
 def join_path(base: str, suffix: str) -> str:

@@ -6,6 +6,7 @@ A run directory holds::
     metrics.csv          one row per epoch (MetricsLogger)
     checkpoints/         atomic checkpoints (ModelCheckpoint), for --resume
     summary.json         final logs, targets met or not, timings
+    model.npz            the model the run returns, for inference (framework.load_model)
 
 Nothing is written until the spec, the data and the model have all been
 validated and built.
@@ -28,6 +29,7 @@ from framework.experiment import Experiment, build_model, prepare_data
 from framework.layer import Layer
 from framework.paths import confine_callback_paths
 from framework.registry import registry
+from framework.saving import save_run_model
 from framework.trainer import History, Trainer
 
 
@@ -96,13 +98,13 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
     """
     started = time.perf_counter()
     train, val, scaler = prepare_data(experiment, data)
-    model = build_model(experiment, in_features=train.n_features)
+    model = build_model(experiment, in_features=train.n_features, standardizer=scaler)
     loss = registry.build("losses", experiment.loss.type, experiment.loss.args, path="loss")
     out = model.predict(train.X[:, :1]).shape[0]
     accepted = loss.target_rows(out)
     if train.n_outputs not in accepted:
         rows = " or ".join(str(r) for r in accepted)
-        raise ConfigError([(f"model.layers[{len(model) - 1}]", f"the model outputs {out} rows, so the loss "
+        raise ConfigError([(f"model.layers[{len(experiment.model.layers) - 1}]", f"the model outputs {out} rows, so the loss "
                                                                f"{experiment.loss.type!r} needs {rows} target "
                                                                f"row(s), but the data has {train.n_outputs}")],
                           experiment._source)
@@ -151,5 +153,6 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         "classes": train.classes,  # the label of each class index, for classification data
     }
     if run_dir is not None:
+        save_run_model(run_dir / "model.npz", model, experiment, train, epoch=trainer.epoch)
         atomic_write_text(run_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
     return RunResult(experiment, model, trainer, history, summary, run_dir)

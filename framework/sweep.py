@@ -315,7 +315,7 @@ def check_trials(trials: list[Trial], source: str | None) -> None:
             model = build_model(experiment, in_features=dataset.n_features)
             out = model.predict(np.zeros((dataset.n_features, 1), dtype=experiment.dtype)).shape[0]
             if out != dataset.n_outputs:
-                raise ConfigError([(f"model.layers[{len(model) - 1}]", f"the model outputs {out} rows but the "
+                raise ConfigError([(f"model.layers[{len(experiment.model.layers) - 1}]", f"the model outputs {out} rows but the "
                                     f"data has {dataset.n_outputs} target row(s)")])
         except ConfigError as exc:
             for where, message in exc.problems:

@@ -79,7 +79,8 @@ def moons(n_samples: PositiveInt = 400, noise: NonNegativeFloat = 0.1, seed: int
     X = np.hstack([top, bottom]) + noise * rng.standard_normal((2, n_samples))
     y = np.hstack([np.zeros(n_top), np.ones(n_bottom)]).reshape(1, -1)
     perm = rng.permutation(n_samples)
-    return Dataset(X[:, perm], y[:, perm], name="moons", feature_names=["x1", "x2"], target_names=["label"])
+    return Dataset(X[:, perm], y[:, perm], name="moons", feature_names=["x1", "x2"], target_names=["label"],
+                   classes=["0", "1"])
 
 
 def spirals(n_classes: PositiveInt = 3, n_samples: PositiveInt = 300, noise: NonNegativeFloat = 0.1,

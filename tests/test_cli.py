@@ -14,7 +14,7 @@ def test_run_writes_a_run_directory(tmp_path, capsys):
     code = main(["run", str(EXPERIMENT), "--runs-dir", str(tmp_path), "--set", "trainer.epochs=3", "--quiet"])
     out = capsys.readouterr().out
     run_dir = next(tmp_path.iterdir())
-    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "experiment.toml", "metrics.csv", "summary.json"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["checkpoints", "experiment.toml", "metrics.csv", "model.npz", "summary.json"]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["epochs"] == 3 and summary["targets"]["r2"]["met"] and code == 0
     assert "linear_regression: 3 epochs" in out and f"run directory: {run_dir}" in out
