@@ -1,19 +1,31 @@
-"""Optimizers: SGD (with momentum) and Adam.
+"""Optimizers: SGD, Adam, AdamW and RMSprop, each equal to its ``torch.optim`` namesake.
 
 SGD follows PyTorch's convention, so results carry over between the two:
 
-    v <- momentum * v + g        p <- p - lr * v
+    g <- g + weight_decay * p
+    v <- g                                   on the first step
+    v <- momentum * v + (1 - dampening) * g  after it
+    g <- g + momentum * v  (nesterov)   or   g <- v
+    p <- p - lr * g
 
-The course form v <- beta * v + (1 - beta) * g, p <- p - alpha * v is the same
-trajectory with lr = alpha * (1 - beta) (its v is (1 - beta) times ours).
-With momentum = 0 both are plain gradient descent, p <- p - lr * g.
+The course's momentum, v <- beta v + (1 - beta) g, p <- p - alpha v, is
+``dampening = momentum = beta`` with ``lr = alpha``, except that PyTorch (and
+minidl) start the velocity at the first gradient g_1 where the course starts
+from 0 (so the course's v_1 is (1 - beta) g_1); the difference,
+beta^t g_1, fades geometrically. The same trajectory exactly, from the first
+step, is ``dampening = 0`` with ``lr = alpha (1 - beta)`` (its v is
+(1 - beta) times the course's). With momentum = 0 all are plain gradient
+descent, p <- p - lr * g.
+
+Derivations and the torch.optim equivalence: docs/shapes-and-math.md.
 """
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Annotated, Iterable
 
 import numpy as np
+from pydantic import Field
 
 from framework.hookspecs import hookimpl
 from framework.checks import check_hyperparameter
@@ -21,26 +33,41 @@ from framework.optimizer import Optimizer
 from framework.parameter import Parameter
 from framework.types import NonNegativeFloat, PositiveFloat, UnitInterval
 
+UnitClosed = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and L2 weight decay.
+    """Stochastic gradient descent with momentum, dampening, Nesterov and weight decay (``torch.optim.SGD``).
 
     Args:
         params: the parameters to update.
         lr: learning rate (> 0).
         momentum: in [0, 1); 0 (default) is plain SGD.
-        weight_decay: adds ``weight_decay * p`` to the gradient (L2 penalty).
+        dampening: in [0, 1]; the velocity adds (1 - dampening) g after the
+            first step. ``dampening = momentum`` is the course's
+            exponentially weighted average (see the module docstring).
+        weight_decay: adds ``weight_decay * p`` to the gradient (coupled L2).
+        nesterov: Nesterov momentum, g + momentum * v; needs momentum > 0
+            and dampening = 0, as in PyTorch.
 
     State per parameter: ``velocity`` (shape of the parameter) when momentum > 0.
     """
 
-    hyperparameters = ("lr", "momentum", "weight_decay")
+    hyperparameters = ("lr", "momentum", "dampening", "weight_decay")
     elementwise = True
 
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.01,
-                 momentum: UnitInterval = 0.0, weight_decay: NonNegativeFloat = 0.0):
+                 momentum: UnitInterval = 0.0, dampening: UnitClosed = 0.0,
+                 weight_decay: NonNegativeFloat = 0.0, nesterov: bool = False):
         self.momentum = check_hyperparameter("SGD", "momentum", momentum, low=0.0, high=1.0, high_open=True)
+        self.dampening = check_hyperparameter("SGD", "dampening", dampening, low=0.0, high=1.0)
         self.weight_decay = check_hyperparameter("SGD", "weight_decay", weight_decay, low=0.0)
+        if not isinstance(nesterov, (bool, np.bool_)):
+            raise TypeError(f"SGD: expected `nesterov` to be True or False. Received: nesterov={nesterov!r}")
+        if nesterov and (self.momentum == 0 or self.dampening != 0):
+            raise ValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0. "
+                             f"Received: momentum={self.momentum!r}, dampening={self.dampening!r}")
+        self.nesterov = bool(nesterov)
         super().__init__(params, lr)
 
     def init_state(self, param):
@@ -54,35 +81,69 @@ class SGD(Optimizer):
             g = tmp
         if self.momentum:
             v = state["velocity"]
-            v *= self.momentum
-            v += g
-            g = v
+            if self.steps == 1:
+                v[...] = g  # PyTorch starts the velocity at the first gradient, undamped
+            else:
+                v *= self.momentum
+                if self.dampening:
+                    v += (1.0 - self.dampening) * g
+                else:
+                    v += g
+            if self.nesterov:
+                if g is not tmp:
+                    np.copyto(tmp, g)
+                tmp += self.momentum * v
+                g = tmp
+            else:
+                g = v
         np.multiply(g, self.lr, out=tmp)
         param.data -= tmp
 
+    def __repr__(self):
+        extra = ", nesterov=True" if self.nesterov else ""
+        return super().__repr__()[:-1] + extra + ")"
+
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba, 2015) with bias correction.
+    """Adam (Kingma & Ba, 2015) with bias correction, ``torch.optim.Adam``.
 
-    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
-    p <- p - lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+    g <- g + weight_decay p  (coupled: the decay goes through the moments)
+    m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2;  v_max <- max(v_max, v) (amsgrad)
+    p <- p - lr * (m / (1 - b1^t)) / (sqrt(v or v_max) / sqrt(1 - b2^t) + eps)
 
-    State per parameter: ``m`` and ``v`` (shape of the parameter); the step
-    count t is the optimizer's ``steps``.
+    Args:
+        lr, beta1, beta2, eps: as in the paper (PyTorch's ``betas=(beta1, beta2)``).
+        weight_decay: coupled L2, added to the gradient (for the decoupled
+            form use ``adamw``).
+        amsgrad: divide by the running maximum of v (Reddi et al., 2018).
+
+    State per parameter: ``m`` and ``v`` (and ``v_max`` with amsgrad), shape
+    of the parameter; the step count t is the optimizer's ``steps``.
     """
 
-    hyperparameters = ("lr", "beta1", "beta2", "eps")
+    hyperparameters = ("lr", "beta1", "beta2", "eps", "weight_decay")
     elementwise = True
+    #: Decay applied to p directly (AdamW) instead of through the gradient.
+    decoupled = False
 
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.001,
-                 beta1: UnitInterval = 0.9, beta2: UnitInterval = 0.999, eps: PositiveFloat = 1e-8):
-        self.beta1 = check_hyperparameter("Adam", "beta1", beta1, low=0.0, high=1.0, high_open=True)
-        self.beta2 = check_hyperparameter("Adam", "beta2", beta2, low=0.0, high=1.0, high_open=True)
-        self.eps = check_hyperparameter("Adam", "eps", eps, low=0.0, low_open=True)
+                 beta1: UnitInterval = 0.9, beta2: UnitInterval = 0.999, eps: PositiveFloat = 1e-8,
+                 weight_decay: NonNegativeFloat = 0.0, amsgrad: bool = False):
+        name = type(self).__name__
+        self.beta1 = check_hyperparameter(name, "beta1", beta1, low=0.0, high=1.0, high_open=True)
+        self.beta2 = check_hyperparameter(name, "beta2", beta2, low=0.0, high=1.0, high_open=True)
+        self.eps = check_hyperparameter(name, "eps", eps, low=0.0, low_open=True)
+        self.weight_decay = check_hyperparameter(name, "weight_decay", weight_decay, low=0.0)
+        if not isinstance(amsgrad, (bool, np.bool_)):
+            raise TypeError(f"{name}: expected `amsgrad` to be True or False. Received: amsgrad={amsgrad!r}")
+        self.amsgrad = bool(amsgrad)
         super().__init__(params, lr)
 
     def init_state(self, param):
-        return {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
+        state = {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
+        if self.amsgrad:
+            state["v_max"] = np.zeros_like(param.data)
+        return state
 
     def update(self, param, state):
         # Bias corrections folded into two scalars (t = self.steps, counted by step()):
@@ -91,6 +152,12 @@ class Adam(Optimizer):
         step_size = self.lr * (1.0 - b2 ** t) ** 0.5 / (1.0 - b1 ** t)
         eps_hat = self.eps * (1.0 - b2 ** t) ** 0.5
         g, m, v, tmp = param.grad, state["m"], state["v"], self.scratch(param.data)
+        if self.weight_decay:
+            if self.decoupled:
+                param.data *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = np.multiply(param.data, self.weight_decay, out=self.scratch(param.data, "decayed"))
+                g += param.grad
         m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp
@@ -98,13 +165,123 @@ class Adam(Optimizer):
         np.multiply(g, g, out=tmp)
         tmp *= 1.0 - b2
         v += tmp
-        np.sqrt(v, out=tmp)
+        if self.amsgrad:
+            np.maximum(state["v_max"], v, out=state["v_max"])
+            np.sqrt(state["v_max"], out=tmp)
+        else:
+            np.sqrt(v, out=tmp)
         tmp += eps_hat
         np.divide(m, tmp, out=tmp)
         tmp *= step_size
         param.data -= tmp
 
+    def __repr__(self):
+        extra = ", amsgrad=True" if self.amsgrad else ""
+        return super().__repr__()[:-1] + extra + ")"
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019), ``torch.optim.AdamW``.
+
+    p <- p (1 - lr weight_decay), then the Adam step on the plain gradient:
+    the decay does not pass through m and v, so every weight shrinks by the
+    same factor whatever its gradient history. Default weight_decay = 0.01,
+    as PyTorch. Arguments and state as :class:`Adam`.
+    """
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.001,
+                 beta1: UnitInterval = 0.9, beta2: UnitInterval = 0.999, eps: PositiveFloat = 1e-8,
+                 weight_decay: NonNegativeFloat = 0.01, amsgrad: bool = False):
+        super().__init__(params, lr, beta1, beta2, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton), ``torch.optim.RMSprop``.
+
+    g <- g + weight_decay p
+    s <- alpha s + (1 - alpha) g^2;  a <- alpha a + (1 - alpha) g (centered)
+    d <- sqrt(s - a^2) + eps (centered)  or  sqrt(s) + eps
+    with momentum:  b <- momentum b + g / d;  p <- p - lr b
+    without:        p <- p - lr g / d
+
+    The course's form, s <- beta s + (1 - beta) g^2, W <- W - alpha g / (sqrt(s) + eps),
+    is ``alpha = beta``, ``lr = alpha`` (the course's learning rate).
+
+    Args:
+        lr: learning rate (default 0.01, as PyTorch).
+        alpha: smoothing constant of the squared-gradient average, in [0, 1).
+        eps: added to the denominator (> 0).
+        weight_decay: coupled L2, added to the gradient.
+        momentum: in [0, 1); the buffer b starts at 0.
+        centered: divide by an estimate of the gradient's variance instead
+            of its second moment.
+
+    State per parameter: ``square_avg`` (and ``grad_avg`` when centered,
+    ``momentum_buffer`` with momentum), shape of the parameter.
+    """
+
+    hyperparameters = ("lr", "alpha", "eps", "weight_decay", "momentum")
+    elementwise = True
+
+    def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.01, alpha: UnitInterval = 0.99,
+                 eps: PositiveFloat = 1e-8, weight_decay: NonNegativeFloat = 0.0,
+                 momentum: UnitInterval = 0.0, centered: bool = False):
+        self.alpha = check_hyperparameter("RMSprop", "alpha", alpha, low=0.0, high=1.0, high_open=True)
+        self.eps = check_hyperparameter("RMSprop", "eps", eps, low=0.0, low_open=True)
+        self.weight_decay = check_hyperparameter("RMSprop", "weight_decay", weight_decay, low=0.0)
+        self.momentum = check_hyperparameter("RMSprop", "momentum", momentum, low=0.0, high=1.0, high_open=True)
+        if not isinstance(centered, (bool, np.bool_)):
+            raise TypeError(f"RMSprop: expected `centered` to be True or False. Received: centered={centered!r}")
+        self.centered = bool(centered)
+        super().__init__(params, lr)
+
+    def init_state(self, param):
+        state = {"square_avg": np.zeros_like(param.data)}
+        if self.centered:
+            state["grad_avg"] = np.zeros_like(param.data)
+        if self.momentum:
+            state["momentum_buffer"] = np.zeros_like(param.data)
+        return state
+
+    def update(self, param, state):
+        g, tmp = param.grad, self.scratch(param.data)
+        if self.weight_decay:
+            g = np.multiply(param.data, self.weight_decay, out=self.scratch(param.data, "decayed"))
+            g += param.grad
+        a = self.alpha
+        s = state["square_avg"]
+        s *= a
+        np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - a
+        s += tmp
+        if self.centered:
+            ga = state["grad_avg"]
+            ga *= a
+            np.multiply(g, 1.0 - a, out=tmp)
+            ga += tmp
+            np.multiply(ga, ga, out=tmp)
+            np.subtract(s, tmp, out=tmp)
+            np.sqrt(tmp, out=tmp)
+        else:
+            np.sqrt(s, out=tmp)
+        tmp += self.eps
+        np.divide(g, tmp, out=tmp)
+        if self.momentum:
+            b = state["momentum_buffer"]
+            b *= self.momentum
+            b += tmp
+            np.multiply(b, self.lr, out=tmp)
+        else:
+            tmp *= self.lr
+        param.data -= tmp
+
+    def __repr__(self):
+        extra = ", centered=True" if self.centered else ""
+        return super().__repr__()[:-1] + extra + ")"
+
 
 @hookimpl
 def minidl_optimizers():
-    return {"sgd": SGD, "adam": Adam}
+    return {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}

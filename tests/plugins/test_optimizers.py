@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from framework import Parameter
-from plugins.optimizers import SGD, Adam
+from plugins.optimizers import SGD, Adam, AdamW, RMSprop
 
 
 def make_params(rng):
@@ -68,7 +68,12 @@ def test_zero_grad(rng):
     assert all(not p.grad.any() for p in params)
 
 
-@pytest.mark.parametrize("cls,kwargs", [(SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01))])
+@pytest.mark.parametrize("cls,kwargs", [
+    (SGD, dict(lr=0.1, momentum=0.9)), (Adam, dict(lr=0.01)),
+    (SGD, dict(lr=0.1, momentum=0.9, dampening=0.5)), (SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    (Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.1)), (AdamW, dict(lr=0.01, amsgrad=True)),
+    (RMSprop, dict(lr=0.01, centered=True, momentum=0.9, weight_decay=0.1)),
+])
 def test_state_dict_round_trip_continues_identically(cls, kwargs, rng):
     grads = [[rng.standard_normal(s) for s in ((3, 2), (3, 1))] for _ in range(6)]
     a, b = make_params(np.random.default_rng(0)), make_params(np.random.default_rng(0))
@@ -122,6 +127,10 @@ def test_rejects_non_parameters():
 # -- elementwise optimizers update large parameters in blocks ------------------------
 @pytest.mark.parametrize("cls,kwargs", [
     (SGD, dict(lr=0.1)), (SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)), (Adam, dict(lr=0.01)),
+    (SGD, dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (SGD, dict(lr=0.1, momentum=0.9, dampening=0.9)),
+    (Adam, dict(lr=0.01, weight_decay=0.1, amsgrad=True)), (AdamW, dict(lr=0.01, weight_decay=0.1)),
+    (RMSprop, dict(lr=0.01, centered=True, momentum=0.9, weight_decay=0.1)), (RMSprop, dict(lr=0.01)),
 ])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_blocked_update_equals_the_whole_update_bit_for_bit(cls, kwargs, dtype, rng):
@@ -175,3 +184,100 @@ def test_elementwise_optimizer_with_a_state_of_another_shape_is_rejected(rng):
     with pytest.raises(TypeError, match=r"PerParameterScale declares elementwise = True.*state 'scale' of W "
                                         r"\(\(3, 2\)\) is \(1,\)\. Set elementwise = False"):
         PerParameterScale(make_params(rng), lr=0.1)
+
+
+# -- dampening, nesterov, amsgrad, AdamW, RMSprop: hand-derived recursions ------------
+def run(opt_cls, kwargs, grads, start):
+    p = Parameter(start.copy(), "W")
+    opt = opt_cls([p], **kwargs)
+    for g in grads:
+        p.grad[...] = g
+        opt.step()
+    return p.data
+
+
+def test_dampening_equal_to_momentum_is_the_course_average_after_the_first_step(rng):
+    start, grads = rng.standard_normal((2, 3)), [rng.standard_normal((2, 3)) for _ in range(6)]
+    alpha, beta = 0.1, 0.9
+    # The course: v <- beta v + (1 - beta) g, p <- p - alpha v, but with v_1 = g_1 (PyTorch's start).
+    p, v = start.copy(), None
+    for g in grads:
+        v = g.copy() if v is None else beta * v + (1 - beta) * g
+        p -= alpha * v
+    np.testing.assert_allclose(run(SGD, dict(lr=alpha, momentum=beta, dampening=beta), grads, start), p, rtol=1e-13)
+
+
+def test_nesterov_looks_ahead_along_the_velocity(rng):
+    start, grads = rng.standard_normal((2, 3)), [rng.standard_normal((2, 3)) for _ in range(4)]
+    p, v = start.copy(), None
+    for g in grads:
+        v = g.copy() if v is None else 0.9 * v + g
+        p -= 0.05 * (g + 0.9 * v)
+    np.testing.assert_allclose(run(SGD, dict(lr=0.05, momentum=0.9, nesterov=True), grads, start), p, rtol=1e-13)
+
+
+def test_adamw_decays_the_weights_outside_the_moments_and_adam_inside(rng):
+    start, g = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
+    lr, wd, eps = 0.01, 0.5, 1e-8
+    # One step: m_hat = g', v_hat = g'^2, so the step is lr * g' / (|g'| + eps).
+    coupled = g + wd * start
+    np.testing.assert_allclose(run(Adam, dict(lr=lr, weight_decay=wd), [g], start),
+                               start - lr * coupled / (np.abs(coupled) + eps), rtol=1e-12)
+    np.testing.assert_allclose(run(AdamW, dict(lr=lr, weight_decay=wd), [g], start),
+                               start * (1 - lr * wd) - lr * g / (np.abs(g) + eps), rtol=1e-12)
+
+
+def test_amsgrad_divides_by_the_largest_second_moment(rng):
+    start = np.zeros((1, 1))
+    grads = [np.array([[10.0]]), np.array([[0.1]])]
+    b1, b2, lr = 0.9, 0.999, 0.01
+    m = v = v_max = 0.0
+    p = 0.0
+    for t, g in enumerate([10.0, 0.1], start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        v_max = max(v_max, v)
+        p -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v_max / (1 - b2 ** t)) + 1e-8)
+    assert run(Adam, dict(lr=lr, amsgrad=True), grads, start)[0, 0] == pytest.approx(p, rel=1e-12)
+    assert run(Adam, dict(lr=lr), grads, start)[0, 0] != pytest.approx(p, rel=1e-6)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop_is_the_course_recursion(rng, centered):
+    start, grads = rng.standard_normal((2, 3)), [rng.standard_normal((2, 3)) for _ in range(5)]
+    beta, alpha, eps = 0.9, 0.01, 1e-8
+    p, s, a = start.copy(), 0.0, 0.0
+    for g in grads:
+        s = beta * s + (1 - beta) * g ** 2
+        a = beta * a + (1 - beta) * g
+        p -= alpha * g / (np.sqrt(s - a ** 2 if centered else s) + eps)
+    np.testing.assert_allclose(run(RMSprop, dict(lr=alpha, alpha=beta, centered=centered), grads, start), p,
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("cls,kwargs,error,message", [
+    (SGD, dict(lr=0.1, nesterov=True), ValueError,
+     r"SGD: nesterov momentum requires momentum > 0 and dampening = 0. Received: momentum=0.0, dampening=0.0"),
+    (SGD, dict(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError, r"Received: momentum=0.9, dampening=0.1"),
+    (SGD, dict(lr=0.1, dampening=1.5), ValueError, r"`dampening` to be a finite number >= 0 and <= 1. Received: dampening=1.5"),
+    (Adam, dict(amsgrad="yes"), TypeError, r"Adam: expected `amsgrad` to be True or False. Received: amsgrad='yes'"),
+    (AdamW, dict(weight_decay=-1), ValueError, r"AdamW: expected `weight_decay` to be a finite number >= 0. Received: weight_decay=-1"),
+    (RMSprop, dict(alpha=1.0), ValueError, r"RMSprop: expected `alpha` to be a finite number >= 0 and < 1. Received: alpha=1.0"),
+    (RMSprop, dict(centered=1), TypeError, r"RMSprop: expected `centered` to be True or False. Received: centered=1"),
+])
+def test_bad_new_hyperparameters(cls, kwargs, error, message, rng):
+    with pytest.raises(error, match=message):
+        cls(make_params(rng), **kwargs)
+
+
+def test_new_optimizers_from_an_experiment():
+    from framework import ConfigError, Experiment
+
+    spec = {"model": {"layers": [{"type": "linear", "in_features": 2, "out_features": 1}]},
+            "loss": {"type": "mse"}}
+    for optimizer in ({"type": "adamw", "weight_decay": 0.1}, {"type": "rmsprop", "centered": True},
+                      {"type": "sgd", "momentum": 0.9, "nesterov": True}, {"type": "adam", "amsgrad": True}):
+        Experiment.from_dict({**spec, "optimizer": optimizer})
+    with pytest.raises(ConfigError, match=r"optimizer: SGD: nesterov momentum requires momentum > 0"):
+        from framework.registry import registry
+        registry.build("optimizers", "sgd", {"nesterov": True}, path="optimizer", params=[])

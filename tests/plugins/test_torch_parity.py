@@ -143,3 +143,58 @@ def test_l1(rng):
     y_hat, y = rng.standard_normal((3, 9)), rng.standard_normal((3, 9))
     y_hat[1, 1] = y[1, 1]  # sign(0) = 0 in both
     _compare_loss(L1Loss(), F.l1_loss, y_hat, y)
+
+
+# --- optimizers: 50 steps on the same gradient field ---------------------------
+from framework.parameter import Parameter  # noqa: E402
+from plugins.optimizers import SGD, Adam, AdamW, RMSprop  # noqa: E402
+
+OPTIMIZERS = [
+    (SGD, dict(lr=0.05), torch.optim.SGD, dict(lr=0.05)),
+    (SGD, dict(lr=0.05, momentum=0.9), torch.optim.SGD, dict(lr=0.05, momentum=0.9)),
+    (SGD, dict(lr=0.05, momentum=0.9, dampening=0.9), torch.optim.SGD, dict(lr=0.05, momentum=0.9, dampening=0.9)),
+    (SGD, dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.1), torch.optim.SGD,
+     dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.1)),
+    (SGD, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01), torch.optim.SGD,
+     dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    (Adam, dict(lr=0.01), torch.optim.Adam, dict(lr=0.01)),
+    (Adam, dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-6, weight_decay=0.1), torch.optim.Adam,
+     dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
+    (Adam, dict(lr=0.01, amsgrad=True, weight_decay=0.05), torch.optim.Adam,
+     dict(lr=0.01, amsgrad=True, weight_decay=0.05)),
+    (AdamW, dict(lr=0.01), torch.optim.AdamW, dict(lr=0.01)),
+    (AdamW, dict(lr=0.01, weight_decay=0.3, amsgrad=True, beta2=0.95), torch.optim.AdamW,
+     dict(lr=0.01, weight_decay=0.3, amsgrad=True, betas=(0.9, 0.95))),
+    (RMSprop, dict(lr=0.01), torch.optim.RMSprop, dict(lr=0.01)),
+    (RMSprop, dict(lr=0.01, alpha=0.9, eps=1e-6, momentum=0.8), torch.optim.RMSprop,
+     dict(lr=0.01, alpha=0.9, eps=1e-6, momentum=0.8)),
+    (RMSprop, dict(lr=0.005, centered=True, weight_decay=0.1, momentum=0.5), torch.optim.RMSprop,
+     dict(lr=0.005, centered=True, weight_decay=0.1, momentum=0.5)),
+]
+
+
+@pytest.mark.parametrize("ours,kwargs,theirs,torch_kwargs", OPTIMIZERS,
+                         ids=[f"{o.__name__}-{'-'.join(k)}" for o, k, _, _ in OPTIMIZERS])
+@pytest.mark.parametrize("block_bytes", [1 << 18, 40])
+def test_optimizer_matches_torch_over_50_steps(rng, ours, kwargs, theirs, torch_kwargs, block_bytes):
+    shapes = [(5, 4), (5, 1)]
+    start = [rng.standard_normal(s) for s in shapes]
+    noise = [[rng.standard_normal(s) * 0.3 for s in shapes] for _ in range(50)]
+
+    def gradient(p, t, i):  # a nonlinear field: the trajectory depends on every earlier step
+        return 0.5 * p + 0.1 * p ** 3 + noise[t][i]
+
+    params = [Parameter(a.copy(), n) for a, n in zip(start, "Wb")]
+    opt = ours(params, **kwargs)
+    opt.block_bytes = block_bytes  # 40: blocks of 5 elements, the blocked path
+    tensors = [torch.tensor(a.copy(), requires_grad=True) for a in start]
+    topt = theirs(tensors, **torch_kwargs)
+    for t in range(50):
+        for i, (p, tp) in enumerate(zip(params, tensors)):
+            p.grad[...] = gradient(p.data, t, i)
+            tp.grad = torch.tensor(gradient(tp.detach().numpy(), t, i))
+        opt.step()
+        topt.step()
+    for p, tp in zip(params, tensors):
+        np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert not np.allclose(params[0].data, start[0], atol=1e-3)  # it did move
