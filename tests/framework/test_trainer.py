@@ -109,13 +109,17 @@ def test_history_validation_and_metrics():
 
 def test_non_finite_loss_stops_with_epoch_and_batch(tmp_path):
     X, y = data()
-    y = y * 1e200
-    t = make(callbacks=[ModelCheckpoint(tmp_path, every_batches=1)], lr=1.0)
-    with pytest.raises(TrainingError, match=r"the loss became (inf|nan) at epoch 1, batch 1 of 7"):
+    y[:, 32:48] *= 1e200  # the third batch (no shuffling): its squared error overflows
+    t = make(callbacks=[ModelCheckpoint(tmp_path, every_batches=1)], lr=0.1, shuffle=False)
+    with pytest.raises(TrainingError, match=r"the loss became (inf|nan) at epoch 1, batch 3 of 7"):
         t.fit(X, y)
-    for path in tmp_path.glob("*.npz"):
-        ckpt = load_checkpoint(path)
-        assert all(np.all(np.isfinite(a)) for a in ckpt.params.values())
+    # the two steps before were saved, and the step that overflowed was not applied
+    files = sorted(tmp_path.glob("*.npz"))
+    assert [p.name for p in files] == ["checkpoint-e00000-b000001.npz", "checkpoint-e00000-b000002.npz"]
+    last = load_checkpoint(files[-1])
+    for name, p in t.model.named_parameters():
+        assert np.all(np.isfinite(last.params[name]))
+        np.testing.assert_array_equal(p.data, last.params[name])
 
 
 def test_early_stopping_restores_best_weights():

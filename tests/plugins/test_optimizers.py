@@ -94,7 +94,20 @@ def test_state_dict_round_trip_continues_identically(cls, kwargs, rng):
             opt.step()
     for pa, pb in zip(a, b):
         np.testing.assert_array_equal(pa.data, pb.data)
-    assert "_tmp" not in saved["state"][0]
+
+
+def test_state_keys_starting_with_underscore_are_scratch_and_not_saved(rng):
+    class WithScratch(SGD):
+        def init_state(self, param):
+            return {**super().init_state(param), "_scratch": np.full(param.shape, 7.0)}
+
+    opt = WithScratch(make_params(rng), lr=0.1, momentum=0.9)
+    assert set(opt.state[0]) == {"velocity", "_scratch"}
+    saved = opt.state_dict()
+    assert set(saved["state"][0]) == {"velocity"}
+    fresh = WithScratch(make_params(rng), lr=0.1, momentum=0.9)
+    fresh.load_state_dict(saved)  # the scratch key is neither expected nor overwritten
+    assert np.all(fresh.state[0]["_scratch"] == 7.0)
 
 
 def test_load_state_dict_rejects_mismatches(rng):
