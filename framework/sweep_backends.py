@@ -24,6 +24,7 @@ import os
 import shutil
 import signal
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable
 
@@ -78,6 +79,36 @@ def run_trial(task: dict[str, Any], blas_threads: int | None = None) -> dict[str
     return result
 
 
+def start_method(blas_threads: int | None) -> str:
+    """How worker processes start: "fork" where it is safe and the BLAS can still be limited, else "spawn".
+
+    A forked worker starts in milliseconds with everything imported; a
+    spawned one imports numpy and minidl again (most of a second). Fork is
+    used on Linux when Ray is not running in this process (its threads do
+    not survive a fork) and, when the BLAS must be limited to one thread,
+    when threadpoolctl can limit it after numpy has loaded. Otherwise the
+    worker is spawned with the BLAS variables set before numpy loads.
+    ``MINIDL_SWEEP_START=spawn`` (or ``fork``) chooses explicitly.
+    """
+    import multiprocessing
+    import sys
+
+    chosen = os.environ.get("MINIDL_SWEEP_START", "")
+    if chosen in ("fork", "spawn"):
+        return chosen
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return "spawn"
+    ray = sys.modules.get("ray")
+    if ray is not None and getattr(ray, "is_initialized", lambda: True)():
+        return "spawn"
+    if blas_threads is not None:
+        try:
+            import threadpoolctl  # noqa: F401
+        except ImportError:
+            return "spawn"
+    return "fork"
+
+
 def _limit_blas(threads: int) -> None:
     try:
         from threadpoolctl import threadpool_limits
@@ -125,7 +156,11 @@ class _Worker:
         if blas_threads is not None:  # read by the BLAS libraries when numpy loads in the worker
             os.environ.update({k: str(blas_threads) for k in BLAS_VARIABLES})
         try:
-            self.process.start()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of fork in a process with threads: the BLAS's own threads are
+                # reset by its fork handlers, and the worker uses nothing else of the parent's.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.process.start()
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -165,9 +200,9 @@ class LocalBackend:
         import multiprocessing
         from multiprocessing.connection import wait
 
-        context = multiprocessing.get_context("spawn")
         jobs = min(self.jobs, len(tasks)) or 1
         blas = 1 if jobs > 1 else None
+        context = multiprocessing.get_context(start_method(blas))
         pending = list(tasks)
         workers = [_Worker(context, blas) for _ in range(jobs)]
         retired: list[_Worker] = []

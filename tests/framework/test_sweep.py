@@ -219,6 +219,27 @@ def test_worker_processes_get_one_blas_thread_when_several_run(tmp_path):
     assert all("bad: unknown field" in r["error"] for r in seen)
 
 
+def test_workers_fork_only_where_the_blas_can_still_be_limited(monkeypatch):
+    from framework.sweep_backends import start_method
+
+    monkeypatch.delenv("MINIDL_SWEEP_START", raising=False)
+    monkeypatch.setitem(sys.modules, "ray", None)   # Ray not running in this process
+    assert start_method(None) == "fork"               # one worker: nothing to limit
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)   # not installed: import fails
+    assert start_method(1) == "spawn"                 # the BLAS variables must be set before numpy loads
+    monkeypatch.setenv("MINIDL_SWEEP_START", "fork")
+    assert start_method(1) == "fork"
+
+    class RunningRay:
+        @staticmethod
+        def is_initialized():
+            return True
+
+    monkeypatch.delenv("MINIDL_SWEEP_START")
+    monkeypatch.setitem(sys.modules, "ray", RunningRay)
+    assert start_method(None) == "spawn"              # Ray's threads do not survive a fork
+
+
 def test_a_failing_trial_is_recorded_and_never_stops_the_others(tmp_path, capsys):
     code = main(["sweep", str(SIGMOID), "--grid", "optimizer.lr=1e6,0.1", "--set", SMALL[0], "--set", SMALL[1],
                  "--jobs", "2", "--sweeps-dir", str(tmp_path), "--quiet"])

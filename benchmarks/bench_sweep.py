@@ -1,0 +1,92 @@
+"""Sweep throughput: 8 small trials with --jobs 2 against the same 8 run one after another.
+
+    python benchmarks/bench_sweep.py [--jobs 2] [--trials 8] [--repeat 3] [--json FILE]
+
+The baseline is the trials' own work and nothing else: each trial's
+experiment run with ``run_experiment`` in this process, one after another
+(its BLAS free to use every core; no process start-up, no tables). The
+contestant is ``run_sweep`` on the local backend with ``--jobs`` workers,
+everything included: starting the workers, writing every run directory,
+the tables and (when matplotlib is installed) the plots. ``--cli`` adds a
+second baseline, what one did before sweeps: ``minidl run`` of each trial's
+experiment.toml, one process after another. All are timed in the same run,
+alternately, ``--repeat`` times; ratios of the medians are printed, with
+the machine's load average (other processes on the same cores make every
+number worse). Target (issue 14): at most 0.6 with 2 jobs on 2 cores,
+against the first baseline. Nothing is asserted: the numbers are for
+people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from framework.experiment import Experiment  # noqa: E402
+from framework.runner import run_experiment  # noqa: E402
+from framework.sweep import load_sweep, run_sweep  # noqa: E402
+from framework.sweep_backends import start_method  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--trials", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cli", action="store_true", help="also time `minidl run` processes one after another")
+    parser.add_argument("--json", type=Path, help="also write the timings here")
+    args = parser.parse_args(argv)
+    seeds = ",".join(str(s) for s in range(args.trials))
+    # The main job (100 epochs of a 129-parameter MLP on 1600 examples), one trial per seed.
+    sweep = load_sweep(ROOT / "experiments" / "sigmoid_mlp.toml", grid=[f"seed={seeds}"])
+    sequential, parallel, cli = [], [], []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.repeat):
+            if args.cli:
+                start = time.perf_counter()
+                for trial in sweep.trials:
+                    spec = Path(tmp) / f"{trial.name}.toml"
+                    Experiment.from_dict(trial.spec).save(spec)
+                    subprocess.run([sys.executable, "-m", "framework", "run", str(spec), "--quiet", "--runs-dir",
+                                    str(Path(tmp) / f"cli{r}")], check=True, capture_output=True)
+                cli.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            for trial in sweep.trials:
+                run_experiment(Experiment.from_dict(trial.spec), run_dir=Path(tmp) / f"seq{r}" / trial.name,
+                               progress=False)
+            sequential.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            outcome = run_sweep(sweep, sweeps_dir=Path(tmp) / f"par{r}", jobs=args.jobs, progress=False)
+            parallel.append(time.perf_counter() - start)
+            assert all(res["status"] == "ok" for res in outcome.results.values()), outcome.results
+    ratio = statistics.median(parallel) / statistics.median(sequential)
+    load = max(load, os.getloadavg()[0])
+    print(f"{args.trials} trials of experiments/sigmoid_mlp.toml on {os.cpu_count()} cores "
+          f"(workers start by {start_method(1 if args.jobs > 1 else None)}; load average up to {load:.1f})")
+    print(f"  one after another, in-process:     {', '.join(f'{t:.2f}' for t in sequential)} s")
+    if cli:
+        print(f"  one after another, minidl run:     {', '.join(f'{t:.2f}' for t in cli)} s")
+    print(f"  minidl sweep --jobs {args.jobs}:             {', '.join(f'{t:.2f}' for t in parallel)} s")
+    print(f"  sweep / in-process: {ratio:.3f} (target: at most 0.6)")
+    if cli:
+        print(f"  sweep / minidl run: {statistics.median(parallel) / statistics.median(cli):.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"sequential": sequential, "parallel": parallel, "cli": cli,
+                                         "jobs": args.jobs, "trials": args.trials, "ratio": ratio,
+                                         "load": load}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
