@@ -317,7 +317,8 @@ class RayBackend:
         refs = {remote.remote(task): task for task in tasks}
         try:
             while refs:
-                done, _ = ray.wait(list(refs), num_returns=1)
+                # with a timeout, so that Ctrl-C reaches this loop: a blocking wait would not return to Python
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=0.2)
                 for ref in done:
                     task = refs.pop(ref)
                     on_result(self._get(ray, ref, task))
@@ -326,7 +327,7 @@ class RayBackend:
                 ray.cancel(ref)
             deadline = time.monotonic() + INTERRUPT_GRACE
             while refs and time.monotonic() < deadline:
-                done, _ = ray.wait(list(refs), num_returns=1, timeout=deadline - time.monotonic())
+                done, _ = ray.wait(list(refs), num_returns=1, timeout=min(0.2, deadline - time.monotonic()))
                 for ref in done:
                     task = refs.pop(ref)
                     result = self._get(ray, ref, task)
