@@ -18,7 +18,7 @@ import csv
 import json
 import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from framework.errors import TrainingError
 from framework.hookspecs import hookimpl
 from framework.metric import direction_of
 from framework.paths import inside_run_dir
-from framework.types import RunPath, NonNegativeFloat, PositiveInt
+from framework.types import RunPath, NonNegativeFloat, NonNegativeInt, PositiveInt
 
 
 class RunDirMixin:
@@ -232,37 +232,63 @@ class MetricsLogger(RunDirMixin, Callback):
 
 
 class LearningRateScheduler(Callback):
-    """Set ``optimizer.lr = schedule(epoch, base_lr)`` before each epoch.
+    """Set ``optimizer.lr = schedule(epoch, base_lr)`` before each epoch (epochs count from 0).
 
     Args:
         schedule: a registered schedule and its arguments, e.g.
-            ``{"type": "step", "step_size": 10, "gamma": 0.5}`` (or just its name).
+            ``{"type": "step", "step_size": 10, "gamma": 0.5}`` (or just its
+            name), or, from Python, any callable ``f(epoch, base_lr) -> lr``.
         base_lr: defaults to the optimizer's learning rate when training starts.
+        warmup_epochs: a linear warm-up in front of the schedule: epoch
+            e < warmup_epochs gets base_lr * (e + 1) / (warmup_epochs + 1),
+            and epoch e >= warmup_epochs gets schedule(e - warmup_epochs,
+            base_lr), so the schedule starts where the warm-up ends.
+
+    The learning rate must be finite and >= 0: 0 is allowed where a schedule
+    says so (``cosine`` with ``min_lr = 0`` at and after ``total_epochs``);
+    the optimizer then leaves the parameters as they are.
     """
 
-    def __init__(self, schedule: dict[str, Any] | str, base_lr: float | None = None):
+    def __init__(self, schedule: dict[str, Any] | str | Callable[[int, float], float], base_lr: float | None = None,
+                 warmup_epochs: NonNegativeInt = 0):
         from framework.registry import registry
 
-        spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
-        if "type" not in spec:
-            raise ValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "
-                             f"{', '.join(registry.names('schedules'))}). Received: {schedule!r}")
-        name = spec.pop("type")
-        self.schedule_spec = {"type": name, **spec}
-        self.schedule = registry.build("schedules", name, spec, path="schedule")
+        if callable(schedule) and not isinstance(schedule, (str, dict)):
+            self.schedule_spec = getattr(schedule, "__name__", repr(schedule))
+            self.schedule = schedule
+        else:
+            spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
+            if "type" not in spec:
+                raise ValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "
+                                 f"{', '.join(registry.names('schedules'))}) or, in Python, a callable "
+                                 f"f(epoch, base_lr) -> lr. Received: {schedule!r}")
+            name = spec.pop("type")
+            self.schedule_spec = {"type": name, **spec}
+            self.schedule = registry.build("schedules", name, spec, path="schedule")
         if base_lr is not None and not (math.isfinite(base_lr) and base_lr > 0):
             raise ValueError(f"LearningRateScheduler: base_lr must be a finite number > 0. Received: {base_lr!r}")
+        if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
+            raise ValueError(f"LearningRateScheduler: expected `warmup_epochs` to be an integer >= 0. "
+                             f"Received: warmup_epochs={warmup_epochs!r}")
         self.base_lr = base_lr
+        self.warmup_epochs = warmup_epochs
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (from 0), warm-up included."""
+        w = self.warmup_epochs
+        if epoch < w:
+            return self.base_lr * (epoch + 1) / (w + 1)
+        return float(self.schedule(epoch - w, self.base_lr))
 
     def on_train_begin(self, trainer, logs):
         if self.base_lr is None:
             self.base_lr = trainer.optimizer.lr
 
     def on_epoch_begin(self, trainer, epoch, logs):
-        lr = float(self.schedule(epoch, self.base_lr))
-        if not (math.isfinite(lr) and lr > 0):
+        lr = self.lr_at(epoch)
+        if not (math.isfinite(lr) and lr >= 0):
             raise TrainingError(f"LearningRateScheduler: schedule {self.schedule_spec} gave lr={lr} "
-                                f"for epoch {epoch + 1}; it must be finite and > 0")
+                                f"for epoch {epoch + 1}; it must be finite and >= 0")
         trainer.optimizer.lr = lr
 
     def state_dict(self):
@@ -272,7 +298,8 @@ class LearningRateScheduler(Callback):
         self.base_lr = state["base_lr"]
 
     def __repr__(self):
-        return f"LearningRateScheduler(schedule={self.schedule_spec})"
+        warmup = f", warmup_epochs={self.warmup_epochs}" if self.warmup_epochs else ""
+        return f"LearningRateScheduler(schedule={self.schedule_spec}{warmup})"
 
 
 @hookimpl

@@ -6,8 +6,18 @@ Epochs count from 0; the LearningRateScheduler callback sets
 * constant: base_lr.
 * step: base_lr * gamma ** (epoch // step_size).
 * exponential: base_lr * gamma ** epoch.
-* cosine: min_lr + (base_lr - min_lr) * (1 + cos(pi * epoch / total_epochs)) / 2,
-  then min_lr once epoch >= total_epochs.
+* cosine: min_lr + (base_lr - min_lr) * (1 + cos(pi * epoch / total_epochs)) / 2
+  for epoch <= total_epochs, which reaches min_lr at epoch = total_epochs
+  (PyTorch's CosineAnnealingLR with T_max = total_epochs and eta_min =
+  min_lr gives the same values up to there); after total_epochs it stays at
+  min_lr, where PyTorch's would rise again along the cosine. With the default
+  min_lr = 0 the learning rate is 0 from total_epochs on: training continues
+  and the parameters no longer change.
+* inverse_time: the course's decay, base_lr / (1 + decay_rate * (epoch // time_interval)).
+
+Any Python callable ``f(epoch, base_lr) -> lr`` is a schedule too (give it to
+``LearningRateScheduler``), and the callback's ``warmup_epochs`` puts a
+linear warm-up in front of any of them.
 """
 
 from __future__ import annotations
@@ -48,6 +58,19 @@ def cosine(total_epochs: PositiveInt, min_lr: NonNegativeFloat = 0.0):
     return schedule
 
 
+def inverse_time(decay_rate: NonNegativeFloat, time_interval: PositiveInt = 1):
+    """The course's learning-rate decay: base_lr / (1 + decay_rate * (epoch // time_interval)).
+
+    With time_interval = 1 this is alpha_0 / (1 + decay_rate * epoch_num);
+    a larger interval lowers the rate in steps, every time_interval epochs.
+    """
+    if not (math.isfinite(decay_rate) and decay_rate >= 0) or time_interval <= 0:
+        raise ValueError(f"inverse_time schedule: expected decay_rate >= 0 and time_interval > 0. "
+                         f"Received: decay_rate={decay_rate!r}, time_interval={time_interval!r}")
+    return lambda epoch, base_lr: base_lr / (1.0 + decay_rate * (epoch // time_interval))
+
+
 @hookimpl
 def minidl_schedules():
-    return {"constant": constant, "step": step, "exponential": exponential, "cosine": cosine}
+    return {"constant": constant, "step": step, "exponential": exponential, "cosine": cosine,
+            "inverse_time": inverse_time}

@@ -198,3 +198,33 @@ def test_optimizer_matches_torch_over_50_steps(rng, ours, kwargs, theirs, torch_
     for p, tp in zip(params, tensors):
         np.testing.assert_allclose(p.data, tp.detach().numpy(), rtol=1e-12, atol=1e-14)
     assert not np.allclose(params[0].data, start[0], atol=1e-3)  # it did move
+
+
+# --- schedules --------------------------------------------------------------------
+@pytest.mark.parametrize("min_lr", [0.0, 0.01])
+def test_cosine_equals_cosine_annealing_up_to_total_epochs(min_lr):
+    from plugins.schedules import cosine
+
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=0.1)
+    torch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=7, eta_min=min_lr)
+    ours = cosine(total_epochs=7, min_lr=min_lr)
+    for epoch in range(8):  # 0 .. T_max; past it PyTorch's rises again, ours stays at min_lr (documented)
+        assert ours(epoch, 0.1) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        opt.step()
+        torch_sched.step()
+    assert ours(20, 0.1) == min_lr
+
+
+def test_step_and_exponential_equal_torch():
+    from plugins.schedules import exponential, step
+
+    for ours, make in ((step(step_size=3, gamma=0.5), lambda o: torch.optim.lr_scheduler.StepLR(o, 3, 0.5)),
+                       (exponential(gamma=0.9), lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.9))):
+        p = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([p], lr=0.1)
+        sched = make(opt)
+        for epoch in range(10):
+            assert ours(epoch, 0.1) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
+            opt.step()
+            sched.step()
