@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import math
+import os
+import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -139,3 +145,219 @@ class Standardizer:
 
     def state_dict(self) -> dict[str, list[float]]:
         return {"mean": self.mean.ravel().tolist(), "std": self.std.ravel().tolist()}
+
+
+# ----------------------------------------------------------------------------
+# CSV files: numpy speed on the happy path, a precise scan on any problem
+# ----------------------------------------------------------------------------
+def excerpt(text: str, limit: int = 20) -> str:
+    """A short quoted excerpt of a data file's content (errors never print more)."""
+    text = text.strip()
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
+def is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class CsvText:
+    """A CSV file, its header decided, ready to give numeric and text columns.
+
+    Args:
+        path: the file (UTF-8; a leading BOM is dropped).
+        header: ``True`` (the first row names the columns), ``False`` (it is
+            data), or ``"auto"``: a first row of numbers only is data,
+            anything else is a header. A row is never dropped silently.
+        delimiter: the field separator.
+
+    Numeric columns are parsed by ``numpy.loadtxt`` straight from the file
+    (numpy speed); on any problem a row-by-row scan finds the first bad cell
+    and reports the file, line and column, quoting at most a short excerpt.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, header: bool | str = "auto", delimiter: str = ","):
+        from framework.memory import check_bytes
+
+        self.path = Path(path)
+        self.delimiter = delimiter
+        if len(delimiter) != 1 or delimiter in "\"\r\n":
+            raise DataError(f"{self.path}: delimiter must be one character (not a quote or newline). "
+                            f"Received: {delimiter!r}")
+        size = self.path.stat().st_size
+        check_bytes(2 * size, f"{self.path}: reading a {size:,}-byte CSV file")
+        self._raw = self.path.read_bytes()
+        self._text: str | None = None
+        first, first_line = self._row_after(0)
+        if first is None:
+            raise DataError(f"{self.path}: the file is empty")
+        self.width = len(first)
+        if header == "auto":
+            header = not all(is_number(c) for c in first)
+        self.has_header = bool(header)
+        if self.has_header:
+            self.names = [c.strip() for c in first]
+            dupes = sorted({n for n in self.names if self.names.count(n) > 1})
+            if dupes:
+                raise DataError(f"{self.path}: the header names column(s) "
+                                f"{', '.join(excerpt(d) for d in dupes[:5])} more than once; names must be unique")
+            self.skiprows = first_line  # every line up to the header
+            self.first_data, _ = self._row_after(first_line)
+            if self.first_data is None:
+                raise DataError(f"{self.path}: no data rows (only a header)")
+        else:
+            self.names = [str(i) for i in range(self.width)]
+            self.skiprows = first_line - 1
+            self.first_data = first
+        self.rows = self._raw.count(b"\n") + 1  # an upper bound, for pricing memory
+
+    def _row_after(self, skip: int) -> tuple[list[str] | None, int]:
+        """The first non-blank row after ``skip`` lines, and its line number (decoding only that line)."""
+        from framework.config_files import undecodable_message
+
+        raw, pos, line = self._raw, 0, 0
+        if raw.startswith(b"\xef\xbb\xbf"):
+            pos = 3
+        while pos < len(raw):
+            end = raw.find(b"\n", pos)
+            end = len(raw) if end < 0 else end
+            line += 1
+            if line > skip and raw[pos:end].strip():
+                try:
+                    text = raw[pos:end].decode("utf-8").rstrip("\r")
+                except UnicodeDecodeError:
+                    try:
+                        raw.decode("utf-8-sig")
+                    except UnicodeDecodeError as exc:
+                        raise DataError(f"{self.path}: {undecodable_message(raw, exc)}") from None
+                    raise  # pragma: no cover - a line that fails alone fails in the whole
+                return next(csv.reader([text], delimiter=self.delimiter)), line
+            pos = end + 1
+        return None, line
+
+    @property
+    def text(self) -> str:
+        """The whole file as text (decoded on first use; undecodable bytes: file, line, column)."""
+        if self._text is None:
+            from framework.config_files import undecodable_message
+
+            try:
+                text = self._raw.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{self.path}: {undecodable_message(self._raw, exc)}") from None
+            self._text = text.replace("\r\n", "\n") if "\r" in text else text
+        return self._text
+
+    # ------------------------------------------------------------------
+    def numbers(self, columns: list[int], hint: dict[int, str] | None = None) -> np.ndarray:
+        """The columns ``columns`` as floats, (m, len(columns)); finite, or a precise :class:`DataError`.
+
+        ``hint``: a sentence per column added to a "cannot read ... as a number" error.
+        """
+        from framework.memory import check_array
+
+        check_array((self.rows, len(columns)), np.float64, f"{self.path}: {len(columns)} numeric column(s)")
+        every = list(columns) == list(range(self.width))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "empty input" and friends: checked below
+                values = np.loadtxt(self.path, delimiter=self.delimiter, dtype=np.float64, ndmin=2,
+                                    comments=None, quotechar='"', usecols=None if every else columns,
+                                    skiprows=self.skiprows, encoding="utf-8-sig")
+        except (ValueError, UnicodeDecodeError):
+            return self._scan(columns, hint)  # raises with file, line and column
+        if values.shape[0] == 0 or (not every and not self._widths_agree()) or not np.isfinite(values).all():
+            return self._scan(columns, hint)
+        return values
+
+    def strings(self, column: int) -> np.ndarray:
+        """Column ``column`` as stripped text, (m,)."""
+        if not self._widths_agree():
+            self._scan([])
+        return np.array([row[column].strip() for _, row in self._rows()], dtype=str)
+
+    def line_of_row(self, index: int) -> int:
+        """The line number (1-based) of data row ``index``."""
+        for i, (line, _) in enumerate(self._rows()):
+            if i == index:
+                return line
+        return -1
+
+    # ------------------------------------------------------------------
+    def _widths_agree(self) -> bool:
+        return all(len(row) == self.width for _, row in self._rows())
+
+    def _rows(self):
+        reader = csv.reader(io.StringIO(self.text), delimiter=self.delimiter)
+        for row in reader:
+            if reader.line_num <= self.skiprows or not row or not any(c.strip() for c in row):
+                continue
+            yield reader.line_num, row
+
+    def _scan(self, columns: list[int], hint: dict[int, str] | None = None) -> np.ndarray:
+        """Row by row, as Python reads numbers: the first problem raises with its line and column."""
+        out = []
+        for line, row in self._rows():
+            if len(row) != self.width:
+                raise DataError(f"{self.path}, line {line}: expected {self.width} fields, found {len(row)}")
+            values = []
+            for c in columns:
+                cell = row[c]
+                try:
+                    v = float(cell)
+                except ValueError:
+                    extra = f" ({hint[c]})" if hint and c in hint else ""
+                    raise DataError(f"{self.path}, line {line}, column {self.names[c]!r}: cannot read "
+                                    f"{excerpt(cell)} as a number{extra}") from None
+                if not math.isfinite(v):
+                    raise DataError(f"{self.path}, line {line}, column {self.names[c]!r}: {excerpt(cell)} is not "
+                                    f"a finite number (NaN and inf are rejected; fill or drop the row)")
+                values.append(v)
+            out.append(values)
+        if not out:
+            raise DataError(f"{self.path}: no data rows")
+        return np.array(out, dtype=np.float64).reshape(len(out), len(columns))
+
+
+def class_indices(labels: np.ndarray, classes: list[str] | bool | str, source: str,
+                  line_of=None) -> tuple[np.ndarray, list[str]]:
+    """Class labels (strings or integers) -> (y (1, m) float class indices, class names).
+
+    ``classes``: a list fixes the names and their order (a label not in it
+    is an error, naming its line when ``line_of(row)`` is given); otherwise
+    the names are the distinct labels, in numeric order when all are
+    integers ("2" before "10"), else in text order.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+        labels = np.array([str(int(v)) for v in labels.ravel()]) if labels.size else labels.astype(str)
+    elif labels.dtype.kind == "f":
+        raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
+    else:
+        labels = np.char.strip(labels.astype(str).ravel())
+        numeric = labels.size > 0 and all(is_number(v) and float(v) == int(float(v)) for v in np.unique(labels))
+        if numeric:
+            labels = np.array([str(int(float(v))) for v in labels])
+    if isinstance(classes, list):
+        names = [str(c) for c in classes]
+        if len(set(names)) != len(names):
+            raise DataError(f"{source}: `classes` lists a name twice: {names}")
+        lookup = {n: i for i, n in enumerate(names)}
+        unknown = [i for i, v in enumerate(labels) if v not in lookup]
+        if unknown:
+            row = unknown[0]
+            where = f"line {line_of(row)}" if line_of else f"example {row}"
+            raise DataError(f"{source}, {where}: the label {excerpt(str(labels[row]))} is not one of the "
+                            f"classes {names[:10]}{' ...' if len(names) > 10 else ''}")
+        y = np.array([lookup[v] for v in labels], dtype=np.float64)
+        return y.reshape(1, -1), names
+    uniq, inverse = np.unique(labels, return_inverse=True)
+    if uniq.size and all(is_number(u) for u in uniq):
+        order = np.argsort([int(u) for u in uniq], kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[inverse].astype(np.float64).reshape(1, -1), [str(u) for u in uniq[order]]
+    return inverse.astype(np.float64).reshape(1, -1), [str(u) for u in uniq]

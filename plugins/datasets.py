@@ -30,7 +30,6 @@ Files (row-major on disk, one example per row; transposed here into the
 
 from __future__ import annotations
 
-import csv
 import difflib
 import math
 import zipfile
@@ -40,8 +39,9 @@ from typing import Literal
 
 import numpy as np
 
-from framework.data import Dataset
+from framework.data import CsvText, Dataset, class_indices, excerpt, is_number
 from framework.errors import DataError
+from framework.npz import read_npz
 from framework.hookspecs import hookimpl
 from framework.types import NonNegativeFloat, PositiveInt, UnitInterval
 
@@ -194,74 +194,82 @@ def _resolve_columns(requested: list, header: list[str] | None, path: Path, what
                 raise DataError(f"{path}: {what} column index {col} is out of range; the file has {n} columns")
             indices.append(col % n if n else col)
         elif header is None:
-            raise DataError(f"{path}: {what} column {col!r} is a name, but header = false; use a column index")
+            raise DataError(f"{path}: {what} column {col!r} is a name, but the file has no header row (its first "
+                            f"row is numbers, read as data); use a column index, or header = true")
         elif col not in header:
             close = difflib.get_close_matches(col, header, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise DataError(f"{path}: no column named {col!r}.{hint} Columns: {', '.join(header)}")
+            shown = ", ".join(h if len(h) <= 20 else h[:20] + "..." for h in header[:30])
+            shown += ", ..." if len(header) > 30 else ""
+            raise DataError(f"{path}: no column named {col!r}.{hint} Columns: {shown}")
         else:
             indices.append(header.index(col))
     return indices
 
 
+def _rows_of(values: np.ndarray, index: list[int]) -> np.ndarray:
+    """values[:, index].T as a fresh C-ordered array (one copy when the columns are a run)."""
+    if index == list(range(index[0], index[0] + len(index))):
+        return values[:, index[0]:index[0] + len(index)].T.copy()
+    return values[:, index].T.copy()
+
+
 def csv_file(path: str, target_columns: list[str | int], feature_columns: list[str | int] | None = None,
-             header: bool = True, delimiter: str = ",") -> Dataset:
+             header: bool | Literal["auto"] = "auto", delimiter: str = ",",
+             classes: bool | list[str] | Literal["auto"] = "auto") -> Dataset:
     p = _existing_file(path, "csv")
     if not target_columns:
         raise DataError(f"{p}: target_columns is empty; name at least one column to predict")
-    with p.open(newline="", encoding="utf-8") as fh:
-        rows = [(i + 1, row) for i, row in enumerate(csv.reader(fh, delimiter=delimiter)) if row]
-    names = None
-    if header:
-        if not rows:
-            raise DataError(f"{p}: the file is empty")
-        names = [c.strip() for c in rows[0][1]]
-        rows = rows[1:]
-    if not rows:
-        raise DataError(f"{p}: no data rows")
-    width = len(names) if names else len(rows[0][1])
-    names = names or [str(i) for i in range(width)]
-    targets = _resolve_columns(list(target_columns), names if header else None, p, "target")
+    table = CsvText(p, header=header, delimiter=delimiter)
+    names = table.names
+    targets = _resolve_columns(list(target_columns), names if table.has_header else None, p, "target")
     if feature_columns is None:
-        features = [i for i in range(width) if i not in targets]
+        features = [i for i in range(table.width) if i not in targets]
     else:
-        features = _resolve_columns(list(feature_columns), names if header else None, p, "feature")
+        features = _resolve_columns(list(feature_columns), names if table.has_header else None, p, "feature")
     if not features:
         raise DataError(f"{p}: no feature columns left after taking the targets {target_columns}")
-    values = np.empty((len(rows), width))
-    for r, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{p}, line {line}: expected {width} fields, found {len(row)}")
-        for c, cell in enumerate(row):
-            try:
-                v = float(cell)
-            except ValueError:
-                raise DataError(f"{p}, line {line}, column {names[c]!r}: cannot read {cell.strip()!r} "
-                                f"as a number") from None
-            if not math.isfinite(v):
-                raise DataError(f"{p}, line {line}, column {names[c]!r}: {cell.strip()!r} is not a finite "
-                                f"number (NaN and inf are rejected; fill or drop the row)")
-            values[r, c] = v
-    return Dataset(values[:, features].T.copy(), values[:, targets].T.copy(), name=str(p),
-                   feature_names=[names[i] for i in features], target_names=[names[i] for i in targets])
+    if classes == "auto":
+        # Class labels when the single target's first value is not a number ("setosa").
+        first = table.first_data
+        classes = len(targets) == 1 and first is not None and len(first) > targets[0] \
+            and not is_number(first[targets[0]])
+    if classes is False:
+        columns = features + [t for t in targets if t not in features]
+        hint = {t: "for class labels in this column, set classes = true" for t in targets}
+        values = table.numbers(sorted(columns) if len(set(columns)) == table.width else columns, hint)
+        order = sorted(columns) if len(set(columns)) == table.width else columns
+        pos = {c: i for i, c in enumerate(order)}
+        X = _rows_of(values, [pos[c] for c in features])
+        y = _rows_of(values, [pos[c] for c in targets])
+        class_names = None
+    else:
+        if len(targets) != 1:
+            raise DataError(f"{p}: class labels need exactly one target column; target_columns = {target_columns}")
+        X = table.numbers(features).T.copy()
+        y, class_names = class_indices(table.strings(targets[0]), classes, str(p), line_of=table.line_of_row)
+    return Dataset(X, y, name=str(p), feature_names=[names[i] for i in features],
+                   target_names=[names[i] for i in targets], classes=class_names)
 
 
 def npz_file(path: str, x_key: str = "X", y_key: str = "y",
-             layout: Literal["rows", "columns"] = "rows") -> Dataset:
+             layout: Literal["rows", "columns"] = "rows",
+             classes: bool | list[str] | Literal["auto"] = "auto") -> Dataset:
     p = _existing_file(path, "npz")
-    try:
-        with open(p, "rb") as fh, np.load(fh, allow_pickle=False) as archive:
-            keys = list(archive.keys())
-            for key in (x_key, y_key):
-                if key not in keys:
-                    raise DataError(f"{p}: no array named {key!r}; arrays: {', '.join(keys) or '(none)'}")
-            X, y = archive[x_key], archive[y_key]
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise DataError(f"{p}: not a readable .npz file ({exc})") from exc
+    arrays = read_npz(p, [x_key, y_key], error=DataError)
+    X, y = arrays[x_key], arrays[y_key]
     if layout == "rows":
         X = X.reshape(len(X), -1).T if X.ndim in (1, 2) else X
+    if classes == "auto":
+        classes = y.dtype.kind == "U"  # names as text: class labels; numbers: values
+    class_names = None
+    if classes is not False:
+        if y.ndim == 2 and 1 not in y.shape:
+            raise DataError(f"{p}: class labels must be one label per example; {y_key!r} has shape {y.shape}")
+        y, class_names = class_indices(y.ravel(), classes, f"{p}: {y_key}")
+    elif layout == "rows":
         y = y.reshape(len(y), -1).T if y.ndim in (1, 2) else y
-    return Dataset(X, y, name=str(p))
+    return Dataset(X, y, name=str(p), classes=class_names)
 
 
 @hookimpl

@@ -97,5 +97,5 @@ def test_npz_rows_are_transposed(tmp_path):
         npz_file(str(path), x_key="features")
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a zip")
-    with pytest.raises(DataError, match="not a readable .npz file"):
+    with pytest.raises(DataError, match=r"broken.npz: not an .npz file \(it is not a zip archive\)"):
         npz_file(str(broken))
