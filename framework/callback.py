@@ -32,6 +32,9 @@ class Callback:
       you store it;
     * ``save_now(trainer)`` is called by the Trainer on Ctrl-C: save what
       resuming needs and return the path written (``None``: nothing saved);
+    * ``log_keys()`` names the values this callback adds to the epoch logs
+      in ``on_epoch_end`` (a metric of its own), so that ``validate`` and
+      ``run`` accept ``monitor`` and ``targets`` on them before training;
     * ``run_dir_default``, a class attribute: the arguments with which
       ``run_experiment`` adds this callback to every run directory whose
       experiment does not list one of this class (``None``: never added).
@@ -44,6 +47,10 @@ class Callback:
 
     def bind_run(self, run_dir: Path, spec: dict[str, Any]) -> None:
         """Learn the run directory and the experiment spec (default: ignore them)."""
+
+    def log_keys(self) -> list[str]:
+        """Keys this callback adds to the epoch logs (default: none)."""
+        return []
 
     def save_now(self, trainer) -> Path | None:
         """Save on demand (Ctrl-C); return the file written, or None (the default)."""

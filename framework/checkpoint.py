@@ -24,8 +24,10 @@ the arrays it lists are read, each checked against its declared shape and
 dtype, their total priced against available memory before any is read.
 
 Writing is atomic: the file is written to a temporary name in the same
-directory, flushed and fsynced, then renamed over the target, so a crash
-mid-write leaves the previous checkpoint intact. A model whose parameters
+directory (``.checkpoint-....npz.XXXXXXXX.tmp``), flushed and fsynced, then
+renamed over the target, so a crash mid-write leaves the previous checkpoint
+intact; a temporary file left by a killed process is removed by
+:func:`remove_stale_temps` when the run starts again. A model whose parameters
 hold NaN or inf is never saved.
 
 Extending the format (other areas add fields here): add an optional field
@@ -40,7 +42,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -50,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from framework.config_files import depth_problem, loads_json
 from framework.errors import CheckpointError, ConfigError
+from framework.fileio import atomic_write, temp_name_pattern
 from framework.npz import NpzReader
 
 FORMAT = "minidl-checkpoint"
@@ -122,6 +124,7 @@ class TrainerMeta(_Strict):
     seen: _Count
     history: HistoryMeta
     callbacks: list[CallbackState] = Field(default_factory=list)
+    stop_training: bool = Field(False, description="a callback had asked to stop: the run is over")
 
 
 class CheckpointMeta(_Strict):
@@ -283,28 +286,7 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
                               f"{_problems(exc)}") from None
     text = json.dumps(meta, default=_json_default, separators=(",", ":"), allow_nan=True)
     arrays["meta"] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    atomic_write(path, lambda fh: np.savez(fh, **arrays), what="checkpoint file")
     return path
 
 
@@ -399,6 +381,52 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
 
 #: The names :class:`ModelCheckpoint`-style rotation may delete: its own pattern, nothing else.
 CHECKPOINT_NAME = re.compile(r"checkpoint-e(\d{5,})-b(\d{6,})\.npz")
+_TEMP_NAME = temp_name_pattern(r"checkpoint-e\d{5,}-b\d{6,}\.npz")
+
+
+def checkpoint_position(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(completed epochs, batches of the next epoch) from a checkpoint's file name, else None."""
+    match = CHECKPOINT_NAME.fullmatch(Path(path).name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def find_checkpoints(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Every checkpoint file under ``root`` (in any folder of it when ``recursive``), oldest first.
+
+    Only names of the form ``checkpoint-eEEEEE-bBBBBBB.npz`` count; hidden
+    folders and symbolic links are not followed.
+    """
+    root = Path(root)
+    found: list[Path] = []
+    if not root.is_dir():
+        return found
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".")) if recursive else []
+        found += [Path(folder) / f for f in files
+                  if CHECKPOINT_NAME.fullmatch(f) and not os.path.islink(os.path.join(folder, f))]
+    return sorted(found, key=lambda p: (checkpoint_position(p), str(p)))
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files a killed :func:`save_checkpoint` left in ``directory``.
+
+    Only this module's own temporary names (``.checkpoint-eEEEEE-bBBBBBB.npz.XXXXXXXX.tmp``),
+    only in ``directory`` itself, only regular files; returns what was removed.
+    Call it only when no other process saves into ``directory`` (a run holds
+    its directory's lock).
+    """
+    directory = Path(directory)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for entry in os.scandir(directory):
+        if _TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except FileNotFoundError:
+                pass
+    return removed
 
 
 def checkpoint_name(epoch: int, batch: int) -> str:

@@ -1,6 +1,7 @@
 """The ``minidl`` command (also ``python -m framework``).
 
-    minidl run EXPERIMENT [--set key=value ...] [--resume RUN_DIR] [--runs-dir DIR] [--quiet]
+    minidl run EXPERIMENT [--set key=value ...] [--init-from RUN_DIR] [--runs-dir DIR] [--quiet]
+    minidl run --resume RUN_DIR [EXPERIMENT] [--set trainer.epochs=N]
     minidl validate EXPERIMENT [--set key=value ...]
     minidl summary EXPERIMENT          the model's table of shapes, forward and backward
     minidl schema [--output FILE]      JSON Schema of the experiment format
@@ -49,15 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="train an experiment and write a run directory")
-    run.add_argument("experiment", type=Path, help="a .toml or .json experiment file")
+    run.add_argument("experiment", type=Path, nargs="?",
+                     help="a .toml or .json experiment file (optional with --resume: the run's stored spec is used)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a field, e.g. --set trainer.epochs=5 (repeatable)")
-    run.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR exactly")
+    run.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                     help="continue the run in RUN_DIR (or the run holding a checkpoint file) exactly; "
+                          "only trainer.epochs, trainer.progress and description may change")
+    run.add_argument("--init-from", type=Path, metavar="RUN_DIR_OR_CHECKPOINT",
+                     help="start a new run from these trained weights (same architecture)")
+    run.add_argument("--init-optimizer", action="store_true",
+                     help="with --init-from: also take the optimizer state from the checkpoint")
     run.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where new run directories go (default: runs)")
     run.add_argument("--quiet", action="store_true",
                      help="no training display (no bar, no per-epoch lines); results still print")
 
-    validate = sub.add_parser("validate", help="check an experiment file without running it")
+    validate = sub.add_parser("validate", help="check an experiment: build everything a run builds, without training")
     validate.add_argument("experiment", type=Path, help="a .toml or .json experiment file")
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                           help="override a field before checking, e.g. --set trainer.epochs=5 (repeatable)")
@@ -93,29 +101,70 @@ def _add_global_options(parser: argparse.ArgumentParser, sub) -> None:
         command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=help_text)
 
 
+def _resume_hint(run_dir: Path | None) -> str:
+    """What a stopped run leaves and the one command that continues it."""
+    from framework.runner import newest_checkpoint
+
+    if run_dir is None:
+        return ""
+    newest = newest_checkpoint(run_dir)
+    if newest is None:
+        return f"minidl: the run directory {run_dir} has no checkpoint yet; nothing to resume\n"
+    return (f"minidl: the newest checkpoint is {newest}\n"
+            f"minidl: resume with: minidl run --resume {run_dir}\n")
+
+
 def cmd_run(args) -> int:
     from framework.experiment import load_experiment
     from framework.progress import format_duration
-    from framework.runner import new_run_dir, run_experiment
+    from framework.runner import RunFinished, resume_run, run_experiment
     from framework.trainer import TrainingInterrupted
 
-    experiment = load_experiment(args.experiment, args.overrides)
-    run_dir = None if args.resume else new_run_dir(experiment, args.runs_dir)
+    if args.resume is not None and args.init_from is not None:
+        raise ConfigError([("--init-from", "cannot be combined with --resume: a resume continues a run, "
+                                           "--init-from starts a new one from its weights")])
+    if args.experiment is None and args.resume is None:
+        raise ConfigError([("EXPERIMENT", "give an experiment file (or --resume RUN_DIR to continue a run)")])
+    if args.init_optimizer and args.init_from is None:
+        raise ConfigError([("--init-optimizer", "only means something with --init-from")])
+    experiment = load_experiment(args.experiment, args.overrides) if args.experiment is not None else None
+    started: list[Path] = []
+    progress = False if args.quiet else None
     try:
-        result = run_experiment(experiment, run_dir=run_dir, resume=args.resume,
-                                progress=False if args.quiet else None)
+        if args.resume is not None:
+            result = resume_run(args.resume, experiment=experiment,
+                                overrides=() if experiment is not None else args.overrides,
+                                progress=progress, on_run_dir=started.append)
+        else:
+            result = run_experiment(experiment, runs_dir=args.runs_dir, init_from=args.init_from,
+                                    init_optimizer=args.init_optimizer, progress=progress,
+                                    on_run_dir=started.append)
+    except RunFinished as exc:
+        print(f"minidl: {exc}")
+        return 0
     except TrainingInterrupted as exc:
-        if exc.checkpoint is None:
+        run_dir = started[-1] if started else None
+        if exc.checkpoint is None or run_dir is None:
             print(f"minidl: {exc}", file=sys.stderr)
         else:
             print(f"minidl: training interrupted at {exc.where}; checkpoint saved to {exc.checkpoint}\n"
-                  f"minidl: resume with: minidl run {args.experiment} --resume {args.resume or run_dir}",
-                  file=sys.stderr)
+                  f"minidl: resume with: minidl run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    final = result.summary["final"]
-    print(f"{experiment.name}: {result.trainer.epoch} epochs in {format_duration(result.trainer.seconds)}, "
+    except (MinidlError, OSError) as exc:
+        if started and not isinstance(exc, ConfigError):
+            exc.minidl_hint = _resume_hint(started[-1])
+        raise
+    experiment = result.experiment
+    summary = result.summary
+    final = summary["final"]
+    model = (f"; the model returned (epoch {summary['model_epoch']}):"
+             if summary.get("model_epoch") != result.trainer.epoch else ",")
+    print(f"{experiment.name}: {result.trainer.epoch} epochs in {format_duration(result.trainer.seconds)}{model} "
           + ", ".join(f"{k} {v:.6g}" for k, v in final.items() if k != "lr"))
-    for key, t in result.summary["targets"].items():
+    line = _early_stopping_line(result)
+    if line:
+        print(line)
+    for key, t in summary["targets"].items():
         bound = " and ".join(s for s in (f">= {t['min']}" if t["min"] is not None else "",
                                          f"<= {t['max']}" if t["max"] is not None else "") if s)
         status = "met" if t["met"] else "NOT met"
@@ -125,14 +174,30 @@ def cmd_run(args) -> int:
     return 0 if result.targets_met else EXIT_ERROR
 
 
+def _early_stopping_line(result) -> str:
+    """One line when training stopped early or an earlier epoch's weights were restored."""
+    trainer = result.trainer
+    stopped, restored = trainer.stopped_epoch, trainer.restored_epoch
+    if restored == trainer.epoch and stopped is None:
+        restored = None  # the best epoch was the last one: nothing was put back
+    monitor = trainer.restored_monitor
+    what = ""
+    if restored is not None:
+        value = trainer.final_logs().get(monitor) if monitor else None
+        what = f"restored epoch {restored}" + (f", {monitor} {value:.6g}" if value is not None else "")
+    if stopped is not None:
+        return f"stopped early at epoch {stopped}; " + (what or "kept the last epoch's weights")
+    return what + (f" (the best of {trainer.epoch} epochs)" if what else "")
+
+
 def cmd_validate(args) -> int:
-    from framework.experiment import build_model, load_experiment, prepare_data
+    from framework.experiment import load_experiment
+    from framework.runner import prepare_run
 
     experiment = load_experiment(args.experiment, args.overrides)
-    train, _, scaler = prepare_data(experiment)
-    model = build_model(experiment, in_features=train.n_features, standardizer=scaler)
-    print(f"{args.experiment}: valid ({len(model)} layers, {model.num_parameters():,} parameters, "
-          f"{train.n_examples} training examples of {train.n_features} features)")
+    p = prepare_run(experiment, progress=False)
+    print(f"{args.experiment}: valid ({len(p.model)} layers, {p.model.num_parameters():,} parameters, "
+          f"{p.train.n_examples} training examples of {p.train.n_features} features)")
     return 0
 
 
@@ -343,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         if show_tb:
             traceback.print_exc()
         print(f"minidl: error: {exc}", file=sys.stderr)
+        sys.stderr.write(getattr(exc, "minidl_hint", ""))
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("minidl: interrupted", file=sys.stderr)

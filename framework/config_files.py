@@ -12,7 +12,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -220,22 +219,13 @@ def to_toml(data: dict[str, Any], prefix: str = "") -> str:
     return out.strip() + "\n"
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` so that readers see the old or the new file, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+def atomic_write_text(path: str | os.PathLike, text: str, *, what: str = "file") -> Path:
+    """Write ``text`` to ``path`` so that readers see the old or the new file, never half
+    (see :func:`framework.fileio.atomic_write`)."""
+    from framework.fileio import atomic_write
+
+    data = text.encode("utf-8")
+    return atomic_write(path, lambda fh: fh.write(data), what=what)
 
 
 def write_config(path: str | os.PathLike, data: dict[str, Any]) -> Path:

@@ -86,3 +86,7 @@ class TrainingError(MinidlError, RuntimeError):
 
 class GradcheckError(MinidlError, AssertionError):
     """Analytic gradients disagree with central differences."""
+
+
+class RunLockedError(MinidlError, RuntimeError):
+    """A run directory is in use by a live process (its lock file names the pid and host)."""

@@ -286,6 +286,11 @@ class Registry:
         kwargs = {k: getattr(validated, k) for k in validated.model_fields_set}
         try:
             built = component(**injected, **kwargs)
+        except ConfigError as exc:
+            if not path:
+                raise
+            # a component that builds components itself (a callback's schedule): paths inside it
+            raise ConfigError([(join_path(path, p), m) for p, m in exc.problems], exc.source) from None
         except MinidlError:
             raise  # already says what and where (a missing data file, ...)
         except (ValueError, TypeError) as exc:

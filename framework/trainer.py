@@ -165,6 +165,12 @@ class Trainer:
         display_keys: log keys the display shows besides the loss and the
             validation loss (the metrics a callback ``monitor``s are added).
 
+    After ``fit``, ``stopped_epoch`` is the epoch (from 1) after which a
+    callback stopped training early (``stop_training``), else None; and
+    ``restored_epoch`` is the epoch whose weights the model holds when a
+    callback put back an earlier epoch's weights (:meth:`mark_restored`),
+    else None. :meth:`final_logs` gives the logs of the model returned.
+
     Shape:
         X: (features, m); y: (outputs, m).
     """
@@ -202,6 +208,9 @@ class Trainer:
         self.epoch = 0          # epochs completed
         self.batch = 0          # batches completed in the current epoch
         self.stop_training = False
+        self.stopped_epoch: int | None = None
+        self.restored_epoch: int | None = None
+        self.restored_monitor: str | None = None
         self._epoch_rng_state: dict | None = None
         self._loss_sum = 0.0
         self._seen = 0
@@ -302,6 +311,7 @@ class Trainer:
         show = display.mode == "bar"  # only a bar looks at single batches
         self.stop_training = False
         started = time.perf_counter()
+        self.stopped_epoch = self.restored_epoch = self.restored_monitor = None
         # Overflow inside a step surfaces as a non-finite loss, which stops
         # training with one clear error instead of numpy warnings.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), self._ctrl_c_guard(), display:
@@ -339,9 +349,40 @@ class Trainer:
                 display.epoch_end(self.epoch, logs, last=self.stop_training or self.epoch >= target)
                 if self._interrupted:
                     self._stop_on_interrupt()
+            if self.stop_training and self.epoch < target:
+                self.stopped_epoch = self.epoch
             self._call("on_train_end", self.history.last())
         self.seconds = time.perf_counter() - started
         return self.history
+
+    def mark_restored(self, epoch: int, *, monitor: str | None = None) -> None:
+        """Record that the model now holds the weights it had at the end of ``epoch`` (from 1).
+
+        A callback that puts back an earlier epoch's weights (early stopping's
+        ``restore_best_weights``) calls this, so that :meth:`final_logs`, a
+        run's summary and its target check describe the model returned.
+        ``monitor`` names the log key that made that epoch the one to keep.
+        """
+        epochs = self.history.epochs.tolist()
+        if epoch not in epochs:
+            raise TrainingError(f"Trainer.mark_restored: epoch {epoch} is not in the history "
+                                f"(epochs {epochs[:1]}..{epochs[-1:]})")
+        self.restored_epoch = int(epoch)
+        self.restored_monitor = monitor
+
+    def final_logs(self) -> dict[str, float]:
+        """The logs of the model as returned: the restored epoch's, else the last epoch's."""
+        if self.restored_epoch is None:
+            return self.history.last()
+        row = self.history.epochs.tolist().index(self.restored_epoch)
+        return {k: v[row] for k, v in self.history.logs.items() if row < len(v)}
+
+    def log_keys(self, validation: bool) -> list[str]:
+        """The keys each epoch's logs will have: loss, lr, the metrics, and val_* with validation data."""
+        keys = ["loss", "lr", *self.metrics]
+        if validation:
+            keys += ["val_loss", *(f"val_{name}" for name in self.metrics)]
+        return keys
 
     def _run_batches(self, batches: list, display: ProgressDisplay | None) -> None:
         """The rest of the current epoch's batches: the training loop's hot path."""
@@ -409,6 +450,7 @@ class Trainer:
             "rng_state": self.rng.bit_generator.state,
             "epoch_rng_state": self._epoch_rng_state,
             "loss_sum": self._loss_sum, "seen": self._seen,
+            "stop_training": bool(self.stop_training),
             "history": self.history.state_dict(),
             "callbacks": [{"class": type(cb).__name__, "state": cb.state_dict()} for cb in self.callbacks],
         }

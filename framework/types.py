@@ -33,5 +33,19 @@ FloatDType = Literal["float32", "float64"]
 RunPath = Annotated[str, AfterValidator(check_run_path), RUN_PATH,
                     Field(description="a path relative to the run directory (absolute or escaping paths are refused)")]
 
+
+class _LogKeyMarker:
+    """Marks a string argument that names a key of the epoch logs."""
+
+    def __repr__(self) -> str:
+        return "LogKey"
+
+
+LOG_KEY = _LogKeyMarker()
+#: A key of the Trainer's epoch logs ("val_loss", "accuracy", ...). An argument
+#: annotated with it (early stopping's ``monitor``) is checked by ``minidl
+#: validate`` and ``minidl run`` against the keys the run will log, before training.
+LogKey = Annotated[str, LOG_KEY]
+
 __all__ = ["PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat",
-           "FiniteFloat", "UnitInterval", "FloatDType", "RunPath", "MAX_INT"]
+           "FiniteFloat", "UnitInterval", "FloatDType", "RunPath", "MAX_INT", "LogKey", "LOG_KEY"]

@@ -15,20 +15,23 @@ directory when the callback comes from an experiment run by ``minidl run``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
 
 from framework.callback import Callback
-from framework.checkpoint import checkpoint_name, rotate_checkpoints, save_checkpoint
-from framework.errors import TrainingError
+from framework.checkpoint import checkpoint_name, remove_stale_temps, rotate_checkpoints, save_checkpoint
+from framework.errors import ConfigError, TrainingError
+from framework.fileio import WriteError, atomic_write_bytes
 from framework.hookspecs import hookimpl
 from framework.metric import direction_of
 from framework.paths import inside_run_dir
-from framework.types import RunPath, NonNegativeFloat, NonNegativeInt, PositiveInt
+from framework.types import LogKey, NonNegativeFloat, NonNegativeInt, PositiveInt, RunPath
 
 
 class RunDirMixin:
@@ -59,7 +62,7 @@ class EarlyStopping(Callback):
         restore_best_weights: at the end, put back the parameters of the best epoch.
     """
 
-    def __init__(self, monitor: str = "val_loss", patience: PositiveInt = 5, min_delta: NonNegativeFloat = 0.0,
+    def __init__(self, monitor: LogKey = "val_loss", patience: PositiveInt = 5, min_delta: NonNegativeFloat = 0.0,
                  mode: Literal["min", "max", "auto"] = "auto", restore_best_weights: bool = True):
         self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
         self.mode = mode
@@ -105,6 +108,7 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             for name, param in trainer.model.named_parameters():
                 param.data[...] = self.best_weights[name]
+            trainer.mark_restored(self.best_epoch, monitor=self.monitor)
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
@@ -161,6 +165,11 @@ class ModelCheckpoint(RunDirMixin, Callback):
         rotate_checkpoints(self.directory, self.keep_last)
         return path
 
+    def on_train_begin(self, trainer, logs):
+        # Temporary files of a save that was killed (SIGKILL, power loss): only this
+        # callback's own temporary names, only in its own directory.
+        remove_stale_temps(self.directory)
+
     def on_batch_end(self, trainer, batch, logs):
         if self.every_batches and trainer.batch % self.every_batches == 0:
             self.save_now(trainer)
@@ -204,22 +213,61 @@ class MetricsLogger(RunDirMixin, Callback):
             if self.path.exists() and not self.overwrite:
                 raise TrainingError(f"MetricsLogger: {self.path} already exists; pass overwrite=True or "
                                     f"choose another path (nothing was written)")
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.path.write_text("")
+            atomic_write_bytes(self.path, b"", what="metrics log")
             self._fields = None
+        else:
+            self._drop_rows_after(trainer.epoch)
+
+    def _drop_rows_after(self, epoch: int) -> None:
+        """Keep the rows of epochs 1..epoch, each once: a resume continues from a checkpoint,
+        and rows a killed run wrote after that checkpoint (or a half-written last row) must go.
+        The file is rewritten atomically, and only when something changes."""
+        if not self.path.exists():
+            atomic_write_bytes(self.path, b"", what="metrics log")
+            self._fields = None if epoch == 0 else self._fields
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        jsonl = self._format() == "jsonl"
+        kept, seen = ([] if jsonl else lines[:1]), set()
+        for line in (lines if jsonl else lines[1:]):
+            if not line.endswith("\n"):
+                continue  # a row cut short by a crash
+            try:
+                n = int(json.loads(line)["epoch"]) if jsonl else int(line.split(",", 1)[0])
+            except (ValueError, KeyError, TypeError):
+                continue
+            if n <= epoch and n not in seen:
+                seen.add(n)
+                kept.append(line)
+        if kept != lines:
+            atomic_write_bytes(self.path, "".join(kept).encode("utf-8"), what="metrics log")
 
     def on_epoch_end(self, trainer, epoch, logs):
         row = {"epoch": epoch + 1, **logs}
-        with self.path.open("a", newline="") as fh:
-            if self._format() == "jsonl":
-                fh.write(json.dumps(row) + "\n")
-                return
+        if self._format() == "jsonl":
+            text = json.dumps(row) + "\n"
+        else:
+            out = io.StringIO()
             if self._fields is None:
                 self._fields = list(row)
-                if self.path.stat().st_size == 0:
-                    csv.writer(fh).writerow(self._fields)
-            csv.writer(fh).writerow([repr(row.get(k, "")) if isinstance(row.get(k), float) else row.get(k, "")
-                                     for k in self._fields])
+                if not self.path.exists() or self.path.stat().st_size == 0:
+                    csv.writer(out, lineterminator="\n").writerow(self._fields)
+            csv.writer(out, lineterminator="\n").writerow(
+                [repr(row.get(k, "")) if isinstance(row.get(k), float) else row.get(k, "") for k in self._fields])
+            text = out.getvalue()
+        # One write of the whole row; on failure the file is cut back to what it was.
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with self.path.open("a", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:
+            try:
+                os.truncate(self.path, size)
+                intact = f"{self.path.name} still holds the rows of epochs 1 to {epoch} and nothing of this one"
+            except OSError:
+                intact = (f"{self.path.name} holds the rows of epochs 1 to {epoch} and may end in a partial row, "
+                          f"which a resume drops")
+            raise WriteError(self.path, f"appending the row of epoch {epoch + 1}", exc, intact) from exc
 
     def state_dict(self):
         return {"fields": self._fields}
@@ -263,6 +311,8 @@ class LearningRateScheduler(Callback):
                                  f"{', '.join(registry.names('schedules'))}) or, in Python, a callable "
                                  f"f(epoch, base_lr) -> lr. Received: {schedule!r}")
             name = spec.pop("type")
+            if not isinstance(name, str) or ("schedules", name) not in registry:
+                raise ConfigError([("schedule.type", registry.unknown_name_message("schedules", name))])
             self.schedule_spec = {"type": name, **spec}
             self.schedule = registry.build("schedules", name, spec, path="schedule")
         if base_lr is not None and not (math.isfinite(base_lr) and base_lr > 0):

@@ -186,7 +186,8 @@ def test_resume_from_a_malformed_checkpoint_is_one_line_without_traceback(tmp_pa
     capsys.readouterr()
     assert main(["run", str(EXPERIMENT), "--resume", str(run_dir), "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith(f"minidl: error: {good}: malformed checkpoint metadata: field trainer.rng_state")
+    assert err.startswith(f"minidl: error: the newest checkpoint of {run_dir} is unreadable: {good}: malformed "
+                          f"checkpoint metadata: field trainer.rng_state")
     assert "Traceback" not in err
 
 

@@ -84,9 +84,13 @@ def test_a_symlink_in_a_shared_run_directory_cannot_lead_writes_outside(tmp_path
     assert corpus.checksums(victim) == before
     # The same through a callback of the experiment: refused with its dotted path.
     exp2 = experiment_file(tmp_path, '[[trainer.callbacks]]\ntype = "metrics_logger"\npath = "metrics.csv"', "e2.toml")
+    run_dir2 = tmp_path / "runs" / "r2"
+    run_experiment(load_experiment(exp2), run_dir=run_dir2, progress=False)
+    (run_dir2 / "metrics.csv").unlink()
+    (run_dir2 / "metrics.csv").symlink_to(victim / "notes.txt")
     with pytest.raises(ConfigError, match=r"trainer.callbacks\[0\].path: 'metrics.csv' resolves to .*notes.txt, "
                                           r"outside the run directory"):
-        run_experiment(load_experiment(exp2), resume=run_dir, progress=False)
+        run_experiment(load_experiment(exp2, ["trainer.epochs=4"]), resume=run_dir2, progress=False)
     assert corpus.checksums(victim) == before
 
 

@@ -1,0 +1,412 @@
+"""Runs you can trust: resume from the run directory, honest early stopping, crash consistency.
+
+Each measured case of issue 9 is replayed here; the subprocess tests send
+real signals to a real ``minidl run``.
+"""
+
+import csv
+import errno
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework import load_experiment, run_experiment
+from framework.checkpoint import find_checkpoints, load_checkpoint
+from framework.cli import main
+from framework.errors import CheckpointError, ConfigError, RunLockedError
+from framework.rundir import RunLock
+
+ROOT = Path(__file__).resolve().parents[1]
+MOONS = ROOT / "experiments" / "moons_classifier.toml"
+
+SMALL = """\
+name = "small"
+seed = 3
+
+[model]
+layers = [{ type = "linear", out_features = 8 }, { type = "tanh" }, { type = "linear", out_features = 1 }]
+
+[loss]
+type = "mse"
+
+[optimizer]
+type = "sgd"
+lr = 0.05
+momentum = 0.9
+
+[data]
+validation_split = 0.25
+
+[data.source]
+type = "synthetic_nonlinear"
+n_samples = 200
+noise = 0.05
+
+[trainer]
+epochs = 4
+batch_size = 20
+metrics = ["r2"]
+"""
+
+
+@pytest.fixture
+def small(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text(SMALL)
+    return path
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def only_run_dir(runs: Path) -> Path:
+    (run_dir,) = list(runs.iterdir())
+    return run_dir
+
+
+def metric_epochs(run_dir: Path) -> list[int]:
+    with open(run_dir / "metrics.csv", newline="") as fh:
+        return [int(row["epoch"]) for row in csv.DictReader(fh)]
+
+
+def test_resume_needs_no_file_and_follows_the_stored_spec(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2",
+            "--set", "optimizer.lr=0.02", "--quiet")
+    run_dir = only_run_dir(runs)
+    stored = (run_dir / "experiment.toml").read_bytes()
+    small.unlink()  # the experiment file is not needed any more
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
+    assert code == 0, err
+    assert "small: 4 epochs" in out and f"run directory: {run_dir}" in out
+    assert (run_dir / "experiment.toml").read_bytes() == stored  # never rewritten
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["spec_changes"] == [{"path": "trainer.epochs", "stored": 2, "new": 4}]
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]
+    # The result is the one a run of 4 epochs with the same overrides gives, bit for bit.
+    exp = load_experiment(run_dir / "experiment.toml", ["trainer.epochs=4"])
+    whole = run_experiment(exp, progress=False)
+    assert summary["final"] == whole.summary["final"]
+    assert load_checkpoint(find_checkpoints(run_dir)[-1]).spec["optimizer"]["lr"] == 0.02
+
+
+@pytest.mark.parametrize("change, paths", [
+    (["--set", "optimizer.lr=0.5"], ["optimizer.lr: stored 0.02, new 0.5"]),
+    (["FILE:tanh->sigmoid"], ['model.layers[1].type: stored "tanh", new "sigmoid"']),
+    (["FILE:n_samples = 200->n_samples = 300", "--set", "seed=4"],
+     ["seed: stored 3, new 4", "data.source.n_samples: stored 200, new 300"]),
+])
+def test_resume_refuses_a_change_of_the_computation_listing_every_path(tmp_path, small, capsys, change, paths):
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2",
+            "--set", "optimizer.lr=0.02", "--quiet")
+    run_dir = only_run_dir(runs)
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    args = ["run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet"]
+    for item in change:
+        if item.startswith("FILE:"):
+            old, new = item[5:].split("->")
+            edited = tmp_path / "edited.toml"
+            edited.write_text(small.read_text().replace(old, new).replace("lr = 0.05", "lr = 0.02"))
+            args.insert(1, str(edited))
+        else:
+            args.append(item)
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and "Traceback" not in err
+    for line in paths:
+        assert f"  {line}\n" in err
+    assert f"{len(paths) + 1} problems" in err and "trainer.epochs" not in err.split("problems")[1].split("a resume")[0]
+    assert f"--init-from {run_dir}" in err
+    after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    assert after == before  # nothing trained, nothing rewritten
+
+
+def test_resume_with_a_checkpoint_file_continues_in_its_run_directory(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    small.write_text(SMALL + '\n[[trainer.callbacks]]\ntype = "checkpoint"\ndirectory = "ckpts"\nkeep_last = 5\n')
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=3", "--quiet")
+    run_dir = only_run_dir(runs)
+    assert not (run_dir / "checkpoints").exists()
+    second = run_dir / "ckpts" / "checkpoint-e00002-b000000.npz"
+    code, out, err = run_cli(capsys, "run", "--resume", str(second), "--set", "trainer.epochs=4", "--quiet")
+    assert code == 0, err
+    assert f"run directory: {run_dir}" in out
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed_from"] == str(second) and summary["epochs"] == 4
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]  # epoch 3's row came after that checkpoint: replaced, once
+    # a checkpoint callback writing to "ckpts" is found by a resume of the directory
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=5", "--quiet")
+    assert code == 0 and "small: 5 epochs" in out
+
+
+def test_a_kill_between_the_metrics_row_and_the_checkpoint_leaves_no_duplicate(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=3", "--quiet")
+    run_dir = only_run_dir(runs)
+    # What SIGKILL after epoch 3's row but before its checkpoint leaves: a row past the newest
+    # checkpoint, plus half of the next row, and the temporary file of a killed save.
+    (run_dir / "checkpoints" / "checkpoint-e00003-b000000.npz").unlink()
+    with open(run_dir / "metrics.csv", "a") as fh:
+        fh.write("4,0.1,0.0")
+    ckpts = run_dir / "checkpoints"
+    killed_save = ckpts / ".checkpoint-e00003-b000000.npz.k1ll3d_x.tmp"
+    killed_save.write_bytes(b"PK half")
+    not_ours = [ckpts / ".notes.tmp", ckpts / "checkpoint-e00003-b000000.npz.tmp", run_dir / ".summary.json.abcdefgh.tmp"]
+    for p in not_ours:
+        p.write_text("keep")
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
+    assert code == 0, err
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]
+    assert not killed_save.exists() and all(p.read_text() == "keep" for p in not_ours)
+
+
+def test_resume_never_holds_an_epoch_twice_in_jsonl_either(tmp_path, small, capsys):
+    small.write_text(SMALL + '\n[[trainer.callbacks]]\ntype = "metrics_logger"\npath = "log.jsonl"\n')
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=3", "--quiet")
+    run_dir = only_run_dir(runs)
+    (run_dir / "checkpoints" / "checkpoint-e00003-b000000.npz").unlink()
+    assert main(["run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet"]) == 0
+    rows = [json.loads(line)["epoch"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    assert rows == [1, 2, 3, 4]
+
+
+def test_an_unreadable_newest_checkpoint_is_named_with_the_intact_one_and_the_command(tmp_path, small, capsys):
+    small.write_text(SMALL + '\n[[trainer.callbacks]]\ntype = "checkpoint"\nkeep_last = 5\n')
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=3", "--quiet")
+    run_dir = only_run_dir(runs)
+    newest = run_dir / "checkpoints" / "checkpoint-e00003-b000000.npz"
+    newest.write_bytes(newest.read_bytes()[:100])
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
+    intact = run_dir / "checkpoints" / "checkpoint-e00002-b000000.npz"
+    assert code == 1
+    assert f"minidl: error: the newest checkpoint of {run_dir} is unreadable: {newest}" in err
+    assert f"the newest intact checkpoint is {intact}; to resume from it (dropping what came after it): " \
+           f"minidl run --resume {intact}\n" in err
+    command = err.split("to resume from it (dropping what came after it): ")[1].split("\n")[0]
+    code, out, err = run_cli(capsys, *command.split()[1:], "--set", "trainer.epochs=4", "--quiet")
+    assert code == 0, err
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
+def test_init_from_starts_a_new_run_from_trained_weights(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    small.write_text(SMALL.replace('type = "sgd"', 'type = "adam"').replace("momentum = 0.9\n", ""))
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=4", "--quiet")
+    (first,) = list(runs.iterdir())
+    trained = dict(np.load(first / "model.npz"))
+    exp = load_experiment(small, ["trainer.epochs=1", "optimizer.lr=1e-12"])
+    result = run_experiment(exp, init_from=first, runs_dir=runs, progress=False)
+    assert result.run_dir != first and len(list(runs.iterdir())) == 2
+    for name, p in result.model.named_parameters():  # lr 1e-12: the weights are the trained ones
+        np.testing.assert_allclose(p.data, trained[name], rtol=0, atol=1e-9)
+    assert result.trainer.optimizer.state_dict()["steps"] == 8  # fresh optimizer state: 8 steps of this run
+    assert result.summary["initialized_from"] == str(first / "model.npz")
+    carried = run_experiment(exp, init_from=first, init_optimizer=True, progress=False)
+    assert carried.trainer.optimizer.state_dict()["steps"] == 4 * 8 + 8
+    wider = load_experiment(small, ["model.layers[0].out_features=9"])
+    with pytest.raises(CheckpointError, match=r"does not fit this model \(3 mismatches\):\n  0.W: file "
+                                              r"has shape \(8, 2\), model has \(9, 2\)"):
+        run_experiment(wider, init_from=first, progress=False)
+    code, out, err = run_cli(capsys, "run", str(small), "--resume", str(first), "--init-from", str(first))
+    assert code == 2 and "--init-from: cannot be combined with --resume" in err
+
+
+def test_two_resumes_of_one_run_at_once_the_second_is_refused(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2", "--quiet")
+    run_dir = only_run_dir(runs)
+    with RunLock(run_dir):  # the first resume, still running
+        code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
+    assert code == 1 and f"is in use by a live run (pid {os.getpid()} on host" in err
+    assert metric_epochs(run_dir) == [1, 2]
+    with pytest.raises(RunLockedError):
+        with RunLock(run_dir):
+            run_experiment(load_experiment(small), resume=run_dir)
+
+
+def test_a_full_disk_while_checkpointing_names_the_file_and_what_is_intact(tmp_path, small, capsys, monkeypatch):
+    import framework.checkpoint as checkpoint
+
+    real = np.savez
+    calls = []
+
+    def savez(fh, **arrays):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fh, **arrays)
+
+    monkeypatch.setattr(checkpoint.np, "savez", savez)
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--quiet")
+    run_dir = only_run_dir(runs)
+    ckpt = run_dir / "checkpoints"
+    assert code == 1 and "Traceback" not in err
+    assert (f"minidl: error: cannot write {ckpt / 'checkpoint-e00003-b000000.npz'} (writing): [Errno 28] No space "
+            f"left on device. checkpoint-e00003-b000000.npz was not created; nothing else was changed\n") in err
+    assert (f"minidl: the newest checkpoint is {ckpt / 'checkpoint-e00002-b000000.npz'}\n"
+            f"minidl: resume with: minidl run --resume {run_dir}\n") in err
+    assert sorted(os.listdir(ckpt)) == ["checkpoint-e00001-b000000.npz", "checkpoint-e00002-b000000.npz"]
+    monkeypatch.setattr(checkpoint.np, "savez", real)
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
+def test_run_directory_files_follow_the_umask(tmp_path, small, capsys):
+    old = os.umask(0o022)
+    try:
+        run_cli(capsys, "run", str(small), "--runs-dir", str(tmp_path / "runs"), "--quiet")
+    finally:
+        os.umask(old)
+    run_dir = only_run_dir(tmp_path / "runs")
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert len(files) >= 6
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: "0o644" for p in files}
+
+
+# -- early stopping -----------------------------------------------------------------
+def test_moons_summary_targets_and_saved_weights_describe_the_model_returned(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "run", str(MOONS), "--runs-dir", str(tmp_path), "--quiet")
+    run_dir = only_run_dir(tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 60 and summary["best_epoch"] == 57 and summary["stopped_epoch"] is None
+    assert summary["model_epoch"] == 57 and summary["restored_by"] == "val_loss"
+    # An independent oracle: evaluate the returned weights (model.npz) on the validation split.
+    exp = load_experiment(MOONS)
+    result = run_experiment(exp, progress=False)
+    weights = np.load(run_dir / "model.npz")
+    for name, p in result.model.named_parameters():
+        np.testing.assert_array_equal(weights[name], p.data)
+    from framework.experiment import prepare_data
+    _, val, _ = prepare_data(exp)
+    evaluated = result.trainer.evaluate(val.X, val.y, prefix="val_")
+    assert summary["final"]["val_loss"] == evaluated["val_loss"]
+    assert summary["final"]["val_accuracy"] == evaluated["val_accuracy"]
+    history = result.history
+    assert summary["final"]["val_loss"] == history["val_loss"][56] != history["val_loss"][59]
+    assert summary["targets"]["val_accuracy"]["value"] == evaluated["val_accuracy"]
+    assert f"restored epoch 57, val_loss {summary['final']['val_loss']:.6g} (the best of 60 epochs)\n" in out
+    assert re.search(r"moons_classifier: 60 epochs in [0-9.]+ m?s; the model returned \(epoch 57\): loss ", out)
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir))
+    assert code == 0 and "already completed 60 of 60 epochs; nothing to resume" in out
+
+
+def test_stopping_early_is_said_in_one_line_recorded_and_not_resumed(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "run", str(MOONS), "--runs-dir", str(runs), "--quiet",
+                             "--set", "trainer.callbacks[0].patience=2", "--set", "trainer.epochs=200")
+    run_dir = only_run_dir(runs)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    stopped, best = summary["stopped_epoch"], summary["best_epoch"]
+    assert stopped is not None and stopped < 200 and best == stopped - 2
+    line = f"stopped early at epoch {stopped}; restored epoch {best}, val_loss {summary['final']['val_loss']:.6g}\n"
+    assert line in out
+    rows = list(csv.DictReader((run_dir / "metrics.csv").read_text().splitlines()))
+    assert len(rows) == stopped and float(rows[best - 1]["val_loss"]) == summary["final"]["val_loss"]
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=300")
+    assert code == 0 and f"already stopped early at epoch {stopped}" in out and "nothing to resume" in out
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+
+
+# -- real processes ---------------------------------------------------------------------
+MINIDL = [sys.executable, "-m", "framework"]
+
+
+def slow_small(tmp_path) -> Path:
+    """SMALL with enough data that a run takes a few seconds (time to send a signal)."""
+    path = tmp_path / "slow.toml"
+    path.write_text(SMALL.replace("n_samples = 200", "n_samples = 4000").replace("epochs = 4", "epochs = 30"))
+    return path
+
+
+def wait_for_checkpoint(run_parent: Path, proc, timeout=60.0):
+    deadline = time.time() + timeout
+    while not list(run_parent.glob("*/checkpoints/checkpoint-*.npz")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    (run_dir,) = list(run_parent.iterdir())
+    return run_dir
+
+
+def as_command(printed: str) -> list[str]:
+    words = printed.split()
+    assert words[0] == "minidl"
+    return MINIDL + words[1:]
+
+
+@pytest.mark.slow
+def test_ctrl_c_prints_the_resume_command_and_running_it_finishes_the_same_run(tmp_path):
+    exp = slow_small(tmp_path)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(MINIDL + ["run", str(exp), "--runs-dir", str(runs), "--set", "optimizer.lr=0.02",
+                                      "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run_dir = wait_for_checkpoint(runs, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    printed = re.search(r"minidl: resume with: (.*)\n", err).group(1)
+    assert printed == f"minidl run --resume {run_dir}"  # exactly: the overrides live in the stored spec
+    done = subprocess.run(as_command(printed) + ["--quiet"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert metric_epochs(run_dir) == list(range(1, 31))
+    whole = run_experiment(load_experiment(exp, ["optimizer.lr=0.02"]), progress=False)
+    assert json.loads((run_dir / "summary.json").read_text())["final"] == whole.summary["final"]
+
+
+@pytest.mark.slow
+def test_sigkill_a_second_resume_is_refused_while_live_and_the_stale_lock_is_taken_over(tmp_path):
+    exp = slow_small(tmp_path)
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(MINIDL + ["run", str(exp), "--runs-dir", str(runs), "--quiet", "--set",
+                                      "trainer.epochs=100000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    run_dir = wait_for_checkpoint(runs, proc)
+    second = subprocess.run(MINIDL + ["run", "--resume", str(run_dir), "--quiet"], capture_output=True, text=True,
+                            timeout=60)
+    assert second.returncode == 1 and f"is in use by a live run (pid {proc.pid} on host" in second.stderr
+    proc.kill()
+    proc.communicate()
+    assert (run_dir / ".lock").exists()  # left behind by the killed process
+    epochs = find_checkpoints(run_dir)[-1].name
+    target = int(epochs[len("checkpoint-e"):][:5]) + 2
+    done = subprocess.run(MINIDL + ["run", "--resume", str(run_dir), "--quiet", "--set", f"trainer.epochs={target}"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stale_lock_taken_over"]["pid"] == proc.pid
+    assert metric_epochs(run_dir) == list(range(1, target + 1)) and not (run_dir / ".lock").exists()
+    whole = run_experiment(load_experiment(exp, [f"trainer.epochs={target}"]), progress=False)
+    assert summary["final"] == whole.summary["final"]
+
+
+@pytest.mark.slow
+def test_concurrent_runs_started_together_never_share_a_directory(tmp_path):
+    runs = tmp_path / "runs"
+    procs = [subprocess.Popen(MINIDL + ["run", str(MOONS), "--runs-dir", str(runs), "--quiet",
+                                        "--set", f"seed={seed}", "--set", "trainer.epochs=2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert "Traceback" not in err and "error" not in err, err
+    dirs = sorted(runs.iterdir())
+    assert len(dirs) == 4
+    seeds = sorted(load_experiment(d / "experiment.toml").seed for d in dirs)
+    assert seeds == [0, 1, 2, 3]
+    for d in dirs:
+        assert json.loads((d / "summary.json").read_text())["epochs"] == 2

@@ -1,0 +1,94 @@
+"""`minidl validate` is as strict as `minidl run` up to the first step.
+
+The property, over a corpus of experiment variants: whatever error `run`
+raises before its first batch, `validate` raises too (same type, same
+message, naming the file and the dotted path); and when `validate` passes,
+`run` reaches its first batch.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from framework.cli import main
+from framework.trainer import Trainer
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+LINEAR, MLP, MOONS = (EXPERIMENTS / f"{n}.toml" for n in ("linear_regression", "sigmoid_mlp", "moons_classifier"))
+
+# (experiment, --set overrides, the dotted path the error must name; None: valid)
+CORPUS = [
+    (LINEAR, [], None),
+    (MLP, [], None),
+    (MOONS, [], None),
+    (LINEAR, ["model.layers[0].out_features=3"], "model.layers[0]"),                      # 3 rows, 1 target row
+    (MLP, ["trainer.callbacks[0].schedule={type='cosine', total_epoch=100}"],
+     "trainer.callbacks[0].schedule.total_epoch"),                                         # misspelled argument
+    (MLP, ["trainer.callbacks[0].schedule={type='cosin', total_epochs=100}"], "trainer.callbacks[0].schedule.type"),
+    (MOONS, ["trainer.callbacks[0].monitor='val_los'"], "trainer.callbacks[0].monitor"),
+    (MOONS, ["targets.val_f1.min=0.5"], "targets.val_f1"),                                  # never logged
+    (MOONS, ["data.validation_split=0.0"], "trainer.callbacks[0].monitor"),                 # no val_* logs
+    (MLP, ["targets.val_mae.max=1.0", "trainer.metrics=['r2']"], "targets.val_mae"),
+    (LINEAR, ["loss.type='bce'"], "loss"),                                                  # targets outside [0, 1]
+    (LINEAR, ["optimizer.lr=-1"], "optimizer.lr"),
+    (LINEAR, ["trainer.batch_size=0"], "trainer.batch_size"),
+    (MLP, ["model.layers[1].type='sigmoidd'"], "model.layers[1].type"),
+    (MOONS, ["trainer.callbacks[0].patience=0"], "trainer.callbacks[0].patience"),
+    (MOONS, ["trainer.callbacks[0].mode='maximum'"], "trainer.callbacks[0].mode"),
+    (MOONS, ["trainer.metrics=['acuracy']"], "trainer.metrics[0]"),
+    (LINEAR, ["model.layers=[{type='linear', out_features=4}, {type='linear', in_features=5, out_features=1}]"],
+     "model.layers[1]"),
+    (MOONS, ["trainer.callbacks=[{type='checkpoint', every_epochs=-1}]"], "trainer.callbacks[0]"),
+]
+
+
+class ReachedFirstBatch(BaseException):
+    """Raised instead of the first training step."""
+
+
+def outcome(capsys, argv):
+    try:
+        code = main(argv)
+    except ReachedFirstBatch:
+        return "reached the first batch"
+    err = capsys.readouterr().err
+    return code, err
+
+
+@pytest.mark.parametrize("path, overrides, where", CORPUS,
+                         ids=[f"{p.stem}:{' '.join(o) or 'as shipped'}" for p, o, _ in CORPUS])
+def test_validate_raises_whatever_run_raises_before_the_first_batch(path, overrides, where, tmp_path, capsys,
+                                                                  monkeypatch):
+    def first_batch(self, *args, **kwargs):
+        raise ReachedFirstBatch
+
+    monkeypatch.setattr(Trainer, "_run_batches", first_batch)
+    sets = [a for o in overrides for a in ("--set", o)]
+    ran = outcome(capsys, ["run", str(path), "--runs-dir", str(tmp_path / "runs"), "--quiet", *sets])
+    validated = outcome(capsys, ["validate", str(path), *sets])
+    if where is None:
+        assert ran == "reached the first batch"
+        assert validated[0] == 0
+        return
+    code, err = ran
+    assert code == 2, err
+    assert validated == (code, err)  # the same error, word for word
+    assert f" in {path}:\n" in err and f"\n  {where}: " in err
+    assert not (tmp_path / "runs").exists()  # run wrote nothing
+
+
+def test_the_measured_cases_are_refused_by_validate_with_suggestions(capsys):
+    assert main(["validate", str(MOONS), "--set", "trainer.callbacks[0].monitor='val_los'",
+                 "--set", "targets.val_f1.min=0.5"]) == 2
+    err = capsys.readouterr().err
+    assert (f"minidl: error: 2 problems in {MOONS}:\n"
+            f"  trainer.callbacks[0].monitor: the run will not log 'val_los'; did you mean 'val_loss'? It will "
+            f"log: loss, lr, accuracy, val_loss, val_accuracy\n"
+            f"  targets.val_f1: the run will not log 'val_f1'. It will log: loss, lr, accuracy, val_loss, "
+            f"val_accuracy\n") == err
+    assert main(["validate", str(MLP), "--set", "data.validation_split=0.0"]) == 2
+    err = capsys.readouterr().err
+    assert "  targets.val_r2: the run will not log 'val_r2'; did you mean 'r2'?" in err
+    assert "(val_* keys need data.validation_split > 0)" in err
+    assert main(["validate", str(MOONS), "--set", "targets.val_mse.max=1.0"]) == 2
+    assert "(add 'mse' to trainer.metrics to log it)" in capsys.readouterr().err
