@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from framework import load_experiment, run_experiment
+from framework import load_experiment, load_model, run_experiment
 from framework.checkpoint import find_checkpoints, load_checkpoint
 from framework.cli import main
 from framework.errors import CheckpointError, ConfigError, RunLockedError
@@ -207,7 +207,7 @@ def test_init_from_starts_a_new_run_from_trained_weights(tmp_path, small, capsys
     small.write_text(SMALL.replace('type = "sgd"', 'type = "adam"').replace("momentum = 0.9\n", ""))
     run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=4", "--quiet")
     (first,) = list(runs.iterdir())
-    trained = dict(np.load(first / "model.npz"))
+    trained = load_model(first).state_dict()
     exp = load_experiment(small, ["trainer.epochs=1", "optimizer.lr=1e-12"])
     result = run_experiment(exp, init_from=first, runs_dir=runs, progress=False)
     assert result.run_dir != first and len(list(runs.iterdir())) == 2
@@ -288,7 +288,7 @@ def test_moons_summary_targets_and_saved_weights_describe_the_model_returned(tmp
     # An independent oracle: evaluate the returned weights (model.npz) on the validation split.
     exp = load_experiment(MOONS)
     result = run_experiment(exp, progress=False)
-    weights = np.load(run_dir / "model.npz")
+    weights = load_model(run_dir).state_dict()
     for name, p in result.model.named_parameters():
         np.testing.assert_array_equal(weights[name], p.data)
     from framework.experiment import prepare_data
