@@ -88,8 +88,27 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-plugins", help="run the conformance kit over registered layers")
     check.add_argument("names", nargs="*", help="layer names (default: all)")
+    _add_use_commands(sub)
     _add_global_options(parser, sub)
     return parser
+
+
+def _add_use_commands(sub) -> None:
+    """predict, evaluate and plot: using what a run produced."""
+    predict = sub.add_parser("predict", help="predict with a saved model on new data (CSV or .npz)")
+    predict.add_argument("model", type=Path, metavar="MODEL_OR_RUN_DIR",
+                         help="a model file (model.save) or a run directory (its model.npz)")
+    predict.add_argument("data", type=Path, metavar="DATA",
+                         help="new data: a CSV with the model's feature columns (by name), or an .npz with X "
+                              "(one example per row)")
+    predict.add_argument("-o", "--output", type=Path, metavar="OUT",
+                         help="write the predictions to OUT (.csv or .npz) instead of printing CSV")
+
+    evaluate = sub.add_parser("evaluate", help="the loss and the run's metrics of a saved model on labelled data")
+    evaluate.add_argument("model", type=Path, metavar="MODEL_OR_RUN_DIR",
+                          help="a model file (model.save) or a run directory (its model.npz)")
+    evaluate.add_argument("data", type=Path, metavar="DATA",
+                          help="labelled data: a CSV with the feature and target columns, or an .npz with X and y")
 
 
 def _add_global_options(parser: argparse.ArgumentParser, sub) -> None:
@@ -370,7 +389,34 @@ def _status_counts(outcome) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
-COMMANDS = {"run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
+def cmd_predict(args) -> int:
+    from framework.inference import predict, prediction_columns, read_table, write_predictions
+    from framework.saving import load_model
+
+    model = load_model(args.model)
+    table = read_table(args.data, model)
+    columns = prediction_columns(model, predict(model, table.X))
+    write_predictions(columns, args.output, stream=sys.stdout)
+    if args.output is not None:
+        print(f"wrote {table.n_examples} predictions ({', '.join(columns)}) to {args.output}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from framework.inference import evaluate, read_table
+    from framework.saving import load_model
+
+    model = load_model(args.model)
+    table = read_table(args.data, model, need_targets=True)
+    results = evaluate(model, table)
+    width = max(len(k) for k in results)
+    print(f"{table.n_examples} examples of {args.data}")
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:.6g}")
+    return 0
+
+
+COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
             "plugins": cmd_plugins, "describe": cmd_describe, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
 
 

@@ -1,0 +1,268 @@
+"""Using a saved model on new data: reading a CSV or .npz against what the model was trained on,
+predicting in batches, writing predictions, and evaluating (``minidl predict`` / ``minidl evaluate``).
+
+New data is checked against the model before anything is computed: a CSV's
+columns are matched by name to the features the model was trained on (in
+any order; the target columns may be there too, and ``evaluate`` needs
+them), a file without a header by position; a missing, unknown or
+non-numeric column is an error naming the file, the line and the column,
+and what the model expects. Class labels in a target column may be the
+class names or their indices.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from framework.errors import DataError, ModelFileError
+from framework.layer import Layer
+
+#: Columns predicted at once: bounded memory whatever the file's length.
+BATCH = 4096
+
+
+@dataclass
+class Table:
+    """New data for a model: X (features, m) in the model's order, y (targets, m) or None."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    source: str
+
+    @property
+    def n_examples(self) -> int:
+        return self.X.shape[1]
+
+
+def _expected(model: Layer) -> tuple[list[str] | None, list[str], int]:
+    info = model.info
+    n = model.in_features if model.in_features is not None else info.meta.in_features
+    targets = list(info.target_names or [])
+    return info.feature_names, targets, n
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def read_table(path: str | os.PathLike, model: Layer, *, need_targets: bool = False) -> Table:
+    """Read new data for ``model`` (a CSV or an .npz), checked against what it was trained on."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {'directory, not a file' if path.is_dir() else 'file does not exist'}")
+    if path.suffix.lower() == ".npz":
+        table = _read_npz(path, model, need_targets)
+    else:
+        table = _read_csv(path, model, need_targets)
+    dtype = model.dtype or np.float64
+    return Table(table.X.astype(dtype, copy=False),
+                 None if table.y is None else table.y.astype(dtype, copy=False), table.source)
+
+
+def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
+    features, targets, n = _expected(model)
+    classes = model.info.classes
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row and any(c.strip() for c in row)]
+    if not rows:
+        raise DataError(f"{path}: the file is empty")
+    first = [c.strip() for c in rows[0][1]]
+    header = None if all(_is_number(c) for c in first) else first
+    if header is not None:
+        rows = rows[1:]
+        columns = _columns_by_name(path, header, features, targets, n, need_targets)
+    else:
+        columns = _columns_by_position(path, len(first), features, targets, n, need_targets)
+    if not rows:
+        raise DataError(f"{path}: no data rows")
+    width = len(header) if header is not None else len(first)
+    names = header or [str(i) for i in range(width)]
+    X = np.empty((len(columns["features"]), len(rows)))
+    y = np.empty((len(columns["targets"]), len(rows))) if columns["targets"] else None
+    for j, (line, row) in enumerate(rows):
+        if len(row) != width:
+            raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
+        for i, c in enumerate(columns["features"]):
+            X[i, j] = _number(path, line, names[c], row[c])
+        for i, c in enumerate(columns["targets"]):
+            y[i, j] = _label(path, line, names[c], row[c], classes) if classes else _number(path, line, names[c], row[c])
+    return Table(X, y, str(path))
+
+
+def _number(path: Path, line: int, column: str, cell: str) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        raise DataError(f"{path}, line {line}, column {column!r}: cannot read {cell.strip()[:40]!r} as a number") from None
+    if not math.isfinite(value):
+        raise DataError(f"{path}, line {line}, column {column!r}: {cell.strip()!r} is not a finite number")
+    return value
+
+
+def _label(path: Path, line: int, column: str, cell: str, classes: list[str]) -> float:
+    cell = cell.strip()
+    if cell in classes:
+        return float(classes.index(cell))
+    try:
+        value = float(cell)
+    except ValueError:
+        value = math.nan
+    if value.is_integer() and 0 <= value < len(classes):
+        return value
+    raise DataError(f"{path}, line {line}, column {column!r}: {cell[:40]!r} is not one of the model's classes "
+                    f"({', '.join(classes)}) nor a class index 0..{len(classes) - 1}")
+
+
+def _columns_by_name(path: Path, header: list[str], features, targets, n, need_targets) -> dict[str, list[int]]:
+    if features is None:
+        # The model does not know its features' names: the first n columns, then the targets.
+        return _columns_by_position(path, len(header), None, targets, n, need_targets)
+    duplicated = sorted({h for h in header if header.count(h) > 1})
+    if duplicated:
+        raise DataError(f"{path}: the header names {', '.join(duplicated)} more than once")
+    missing = [f for f in features if f not in header]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(repr(m) for m in missing)}: the model was trained on the "
+                        f"features {', '.join(features)}. The file's columns: {', '.join(header)}")
+    unknown = [h for h in header if h not in features and h not in targets]
+    if unknown:
+        raise DataError(f"{path}: column {', '.join(repr(u) for u in unknown)} is not a feature of the model "
+                        f"({', '.join(features)}) nor its target ({', '.join(targets) or 'unnamed'}); remove it")
+    present = [t for t in targets if t in header]
+    if need_targets and len(present) != len(targets) or need_targets and not targets:
+        absent = [t for t in targets if t not in header] or ["(the target)"]
+        raise DataError(f"{path}: evaluating needs the target column {', '.join(absent)} beside the features "
+                        f"{', '.join(features)}. The file's columns: {', '.join(header)}")
+    return {"features": [header.index(f) for f in features],
+            "targets": [header.index(t) for t in targets] if need_targets else []}
+
+
+def _columns_by_position(path: Path, width: int, features, targets, n, need_targets) -> dict[str, list[int]]:
+    n_targets = len(targets) or 1
+    allowed = [n + n_targets] if need_targets else [n, n + n_targets]
+    if width not in allowed:
+        what = f"{n} feature column(s)" + (f" then {n_targets} target column(s)" if need_targets else
+                                           f" (optionally followed by {n_targets} target column(s))")
+        names = f" ({', '.join(features)})" if features else ""
+        raise DataError(f"{path}: {width} columns, but the model takes {what}{names}")
+    return {"features": list(range(n)), "targets": list(range(n, width)) if need_targets else []}
+
+
+def _read_npz(path: Path, model: Layer, need_targets: bool) -> Table:
+    from framework.npz import NpzReader
+
+    features, targets, n = _expected(model)
+    with NpzReader(path, error=DataError, what=str(path)) as npz:
+        if "X" not in npz:
+            raise DataError(f"{path}: no array named 'X' (examples as rows, {n} feature columns); "
+                            f"arrays: {', '.join(npz.names) or '(none)'}")
+        names = ["X"] + (["y"] if need_targets else [])
+        if need_targets and "y" not in npz:
+            raise DataError(f"{path}: evaluating needs an array 'y' (the targets) beside 'X'")
+        arrays = npz.read(names)
+    X = arrays["X"]
+    if X.dtype.kind not in "biuf":
+        raise DataError(f"{path}: X must be numeric. Received: dtype {X.dtype}")
+    if X.ndim == 1 and n == 1:
+        X = X.reshape(-1, 1)
+    if X.ndim != 2 or X.shape[1] != n:
+        raise DataError(f"{path}: X must have one example per row and {n} columns (the model's features"
+                        f"{': ' + ', '.join(features) if features else ''}). Received: shape {X.shape}")
+    y = None
+    if need_targets:
+        y = np.asarray(arrays["y"])
+        y = y.reshape(len(y), -1).T if y.ndim in (1, 2) else y
+        if y.shape[1] != X.shape[0]:
+            raise DataError(f"{path}: X has {X.shape[0]} examples (rows) but y has {y.shape[1]}")
+        y = y.astype(np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"{path}: X has NaN or infinite values; the first is X[{row}, {col}] (example {row})")
+    return Table(X.T.astype(np.float64), y, str(path))
+
+
+# ----------------------------------------------------------------------------
+def predict(model: Layer, X: np.ndarray) -> np.ndarray:
+    """The model's outputs for X (features, m), computed in batches."""
+    m = X.shape[1]
+    if m <= BATCH:
+        return model.predict(X)
+    return np.concatenate([model.predict(X[:, i:i + BATCH]) for i in range(0, m, BATCH)], axis=1)
+
+
+def prediction_columns(model: Layer, y_hat: np.ndarray) -> dict[str, list]:
+    """Named output columns: the class label and each class's probability, or the predicted values."""
+    from framework.saving import class_probabilities, predicted_labels
+
+    info = model.info
+    if info.classes:
+        probs = class_probabilities(model, y_hat)
+        columns: dict[str, list] = {"label": predicted_labels(model, y_hat, info.classes)}
+        for k, name in enumerate(info.classes):
+            columns[f"p_{name}"] = probs[k].tolist()
+        return columns
+    names = info.target_names if info.target_names and len(info.target_names) == y_hat.shape[0] else (
+        ["prediction"] if y_hat.shape[0] == 1 else [f"prediction_{k}" for k in range(y_hat.shape[0])])
+    return {name: y_hat[k].tolist() for k, name in enumerate(names)}
+
+
+def write_predictions(columns: dict[str, list], out: str | os.PathLike | None, stream=None) -> None:
+    """CSV to ``out`` (or ``stream``), or an .npz when ``out`` ends in .npz; written atomically."""
+    if out is not None and Path(out).suffix.lower() == ".npz":
+        arrays = {name: np.asarray(values) for name, values in columns.items()}
+        from framework.saving import _atomic_savez
+
+        _atomic_savez(Path(out), arrays)
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    names = list(columns)
+    writer.writerow(names)
+    for row in zip(*(columns[n] for n in names)):
+        writer.writerow([repr(v) if isinstance(v, float) else v for v in row])
+    if out is None:
+        stream.write(buffer.getvalue())
+    else:
+        from framework.config_files import atomic_write_text
+
+        atomic_write_text(Path(out), buffer.getvalue())
+
+
+def evaluate(model: Layer, table: Table) -> dict[str, float]:
+    """The loss and the metrics of the run the model came from, on ``table``."""
+    from framework.registry import registry
+
+    info = model.info
+    if not info.loss:
+        raise ModelFileError(f"{info.path}: the model file names no loss (it was saved without one: pass "
+                             f"loss= and metrics= to model.save); nothing to evaluate")
+    spec = dict(info.loss)
+    name = spec.pop("type")
+    where = f"{info.path}: the loss"
+    if ("losses", name) not in registry:
+        raise ModelFileError(f"{where} {name!r} is not registered by any installed plugin")
+    loss = registry.build("losses", name, spec, path="loss")
+    y_hat = predict(model, table.X)
+    out = {"loss": float(loss(y_hat, table.y))}
+    loss.release()
+    for metric in info.metrics:
+        if ("metrics", metric) not in registry:
+            raise ModelFileError(f"{info.path}: the metric {metric!r} is not registered by any installed plugin")
+        out[metric] = float(registry.get("metrics", metric)(y_hat, table.y))
+    return out

@@ -1,0 +1,141 @@
+"""minidl predict / evaluate on a run directory: raw data in, columns checked, numbers equal to the model's."""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from framework import load_experiment, load_model, run_experiment
+from framework.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def moons_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("moons")
+    experiment = load_experiment(ROOT / "experiments" / "moons_classifier.toml", ["trainer.epochs=15"])
+    run_experiment(experiment, run_dir=tmp / "run", progress=False)
+    return tmp / "run"
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlp")
+    experiment = load_experiment(ROOT / "experiments" / "sigmoid_mlp.toml", ["trainer.epochs=5"])
+    run_experiment(experiment, run_dir=tmp / "run", progress=False)
+    return tmp / "run"
+
+
+POINTS = np.array([[0.0, 0.5], [1.0, -0.5], [-1.0, 0.2], [2.0, 0.3], [0.5, 0.25]])
+LABELS = ["0", "1", "0", "1", "1"]
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        if header:
+            w.writerow(header)
+        w.writerows(rows)
+    return path
+
+
+def rows_of(text):
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_predict_prints_labels_and_probabilities_equal_to_the_loaded_model(moons_run, tmp_path, capsys):
+    data = write_csv(tmp_path / "new.csv", ["x1", "x2"], POINTS.tolist())
+    assert main(["predict", str(moons_run), str(data)]) == 0
+    rows = rows_of(capsys.readouterr().out)
+    p = load_model(moons_run).predict(POINTS.T)[0]   # the sigmoid's output: P(class "1")
+    assert [float(r["p_1"]) for r in rows] == p.tolist()
+    assert [float(r["p_0"]) for r in rows] == (1 - p).tolist()
+    assert [r["label"] for r in rows] == ["1" if v >= 0.5 else "0" for v in p]
+
+
+def test_columns_are_matched_by_name_in_any_order_and_the_target_may_be_there(moons_run, tmp_path, capsys):
+    plain = write_csv(tmp_path / "a.csv", ["x1", "x2"], POINTS.tolist())
+    swapped = write_csv(tmp_path / "b.csv", ["label", "x2", "x1"],
+                        [[lab, x2, x1] for (x1, x2), lab in zip(POINTS.tolist(), LABELS)])
+    headerless = write_csv(tmp_path / "c.csv", None, POINTS.tolist())
+    outputs = []
+    for path in (plain, swapped, headerless):
+        assert main(["predict", str(moons_run), str(path)]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+@pytest.mark.parametrize("header, rows, message", [
+    (["x1", "x3"], [[1, 2]], "a.csv: no column 'x2': the model was trained on the features x1, x2. "
+                             "The file's columns: x1, x3"),
+    (["x1", "x2", "id"], [[1, 2, 3]], "a.csv: column 'id' is not a feature of the model (x1, x2) nor its "
+                                      "target (label); remove it"),
+    (["x1", "x2"], [[1, "abc"]], "a.csv, line 2, column 'x2': cannot read 'abc' as a number"),
+    (None, [[1, 2, 3, 4]], "a.csv: 4 columns, but the model takes 2 feature column(s) (optionally followed "
+                           "by 1 target column(s)) (x1, x2)"),
+])
+def test_data_that_does_not_fit_the_model_is_refused_clearly(moons_run, tmp_path, capsys, header, rows, message):
+    path = write_csv(tmp_path / "a.csv", header, rows)
+    assert main(["predict", str(moons_run), str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"minidl: error: {tmp_path / message}\n" and "Traceback" not in err
+
+
+def test_evaluate_prints_the_loss_and_the_run_metrics(moons_run, tmp_path, capsys):
+    path = write_csv(tmp_path / "labelled.csv", ["x1", "x2", "label"],
+                     [[x1, x2, lab] for (x1, x2), lab in zip(POINTS.tolist(), LABELS)])
+    assert main(["evaluate", str(moons_run), str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    # oracle: binary cross-entropy and accuracy from the model's probabilities, by hand
+    p = load_model(moons_run).predict(POINTS.T)[0]
+    y = np.array([float(v) for v in LABELS])
+    bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+    acc = np.mean((p >= 0.5) == (y == 1))
+    assert out == [f"5 examples of {path}", f"loss      {bce:.6g}", f"accuracy  {acc:.6g}"]
+    # class names or indices both work as labels; evaluate needs the target column
+    write_csv(tmp_path / "unlabelled.csv", ["x1", "x2"], POINTS.tolist())
+    assert main(["evaluate", str(moons_run), str(tmp_path / "unlabelled.csv")]) == 1
+    assert "evaluating needs the target column label beside the features x1, x2" in capsys.readouterr().err
+    write_csv(tmp_path / "wrong.csv", ["x1", "x2", "label"], [[0, 0, "cat"]])
+    assert main(["evaluate", str(moons_run), str(tmp_path / "wrong.csv")]) == 1
+    assert ("line 2, column 'label': 'cat' is not one of the model's classes (0, 1) nor a class index 0..1"
+            in capsys.readouterr().err)
+
+
+def test_npz_in_and_out(moons_run, tmp_path, capsys):
+    np.savez(tmp_path / "new.npz", X=POINTS, y=np.array([float(v) for v in LABELS]))
+    assert main(["predict", str(moons_run), str(tmp_path / "new.npz"), "-o", str(tmp_path / "p.npz")]) == 0
+    assert capsys.readouterr().out == f"wrote 5 predictions (label, p_0, p_1) to {tmp_path / 'p.npz'}\n"
+    with np.load(tmp_path / "p.npz", allow_pickle=False) as f:
+        np.testing.assert_array_equal(f["p_1"], load_model(moons_run).predict(POINTS.T)[0])
+        assert f["label"].dtype.kind == "U"
+    assert main(["evaluate", str(moons_run), str(tmp_path / "new.npz")]) == 0
+    assert main(["predict", str(moons_run), str(tmp_path / "new.npz"), "-o", str(tmp_path / "p.csv")]) == 0
+    assert (tmp_path / "p.csv").read_text().startswith("label,p_0,p_1\n")
+
+
+def test_a_regression_model_predicts_values_on_raw_data(regression_run, tmp_path, capsys):
+    X = np.random.default_rng(3).uniform(-2, 2, (6, 2))
+    path = write_csv(tmp_path / "x.csv", None, X.tolist())   # the data source names no columns: by position
+    assert main(["predict", str(regression_run), str(path)]) == 0
+    rows = rows_of(capsys.readouterr().out)
+    assert [float(r["prediction"]) for r in rows] == load_model(regression_run).predict(X.T)[0].tolist()
+    y = np.sin(2 * X[:, 0]) + 0.5 * X[:, 1] ** 2 - 0.5 * X[:, 0] * X[:, 1]
+    write_csv(tmp_path / "xy.csv", None, np.column_stack([X, y]).tolist())
+    assert main(["evaluate", str(regression_run), str(tmp_path / "xy.csv")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    y_hat = load_model(regression_run).predict(X.T)[0]
+    assert out[1] == f"loss  {np.mean((y_hat - y) ** 2):.6g}" and out[2].startswith("r2    ")
+
+
+def test_a_model_file_is_accepted_as_well_as_a_run_directory(moons_run, tmp_path, capsys):
+    data = write_csv(tmp_path / "new.csv", ["x1", "x2"], POINTS.tolist())
+    main(["predict", str(moons_run), str(data)])
+    by_dir = capsys.readouterr().out
+    main(["predict", str(moons_run / "model.npz"), str(data)])
+    assert capsys.readouterr().out == by_dir
+    assert main(["predict", str(tmp_path), str(data)]) == 1
+    assert "is a directory without a model.npz" in capsys.readouterr().err
