@@ -29,7 +29,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from framework.errors import ConfigError, MinidlError
+from framework.errors import ConfigError, MinidlError, TrainingError
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -120,7 +120,7 @@ def _add_global_options(parser: argparse.ArgumentParser, sub) -> None:
         command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=help_text)
 
 
-def _resume_hint(run_dir: Path | None) -> str:
+def _resume_hint(run_dir: Path | None, diverged: bool = False) -> str:
     """What a stopped run leaves and the one command that continues it."""
     from framework.runner import newest_checkpoint
 
@@ -129,8 +129,12 @@ def _resume_hint(run_dir: Path | None) -> str:
     newest = newest_checkpoint(run_dir)
     if newest is None:
         return f"minidl: the run directory {run_dir} has no checkpoint yet; nothing to resume\n"
-    return (f"minidl: the newest checkpoint is {newest}\n"
+    hint = (f"minidl: the newest checkpoint is {newest}\n"
             f"minidl: resume with: minidl run --resume {run_dir}\n")
+    if diverged:
+        hint += (f"minidl: (a resume repeats the same computation exactly; to change it, start a new run from "
+                 f"these weights: minidl run EXPERIMENT --init-from {newest})\n")
+    return hint
 
 
 def cmd_run(args) -> int:
@@ -171,7 +175,7 @@ def cmd_run(args) -> int:
         return EXIT_INTERRUPTED
     except (MinidlError, OSError) as exc:
         if started and not isinstance(exc, ConfigError):
-            exc.minidl_hint = _resume_hint(started[-1])
+            exc.minidl_hint = _resume_hint(started[-1], diverged=isinstance(exc, TrainingError))
         raise
     experiment = result.experiment
     summary = result.summary

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -63,6 +64,19 @@ def small(tmp_path):
     path = tmp_path / "small.toml"
     path.write_text(SMALL)
     return path
+
+
+def shown(doc: str, starts: str) -> str:
+    """The ```text block of docs/DOC that starts with ``starts`` (the docs show real output)."""
+    blocks = re.findall(r"```text\n(.*?)```", (ROOT / "docs" / doc).read_text(), re.S)
+    (block,) = [b for b in blocks if b.lstrip().startswith(starts)]
+    return textwrap.dedent(block)
+
+
+def matches(shown_text: str, actual: str) -> bool:
+    """``actual`` as the docs show it; ``...`` in the docs stands for anything."""
+    pattern = ".*?".join(re.escape(part) for part in shown_text.strip().split("..."))
+    return re.fullmatch(pattern, actual.strip(), re.S) is not None
 
 
 def run_cli(capsys, *argv):
@@ -129,6 +143,9 @@ def test_resume_refuses_a_change_of_the_computation_listing_every_path(tmp_path,
         assert f"  {line}\n" in err
     assert f"{len(paths) + 1} problems" in err and "trainer.epochs" not in err.split("problems")[1].split("a resume")[0]
     assert f"--init-from {run_dir}" in err
+    if change == ["--set", "optimizer.lr=0.5"]:
+        assert matches(shown("checkpoints.md", "minidl: error: 2 problems in --set"),
+                       err.replace(str(run_dir), "runs/small-20261128-170000"))
     after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before  # nothing trained, nothing rewritten
 
@@ -261,6 +278,8 @@ def test_a_full_disk_while_checkpointing_names_the_file_and_what_is_intact(tmp_p
     assert (f"minidl: the newest checkpoint is {ckpt / 'checkpoint-e00002-b000000.npz'}\n"
             f"minidl: resume with: minidl run --resume {run_dir}\n") in err
     assert sorted(os.listdir(ckpt)) == ["checkpoint-e00001-b000000.npz", "checkpoint-e00002-b000000.npz"]
+    doc = shown("checkpoints.md", "minidl: error: cannot write")
+    assert matches(doc, err.replace(str(run_dir), "runs/small-20261128-170000"))
     monkeypatch.setattr(checkpoint.np, "savez", real)
     assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0
     assert metric_epochs(run_dir) == [1, 2, 3, 4]
@@ -301,6 +320,9 @@ def test_moons_summary_targets_and_saved_weights_describe_the_model_returned(tmp
     assert summary["targets"]["val_accuracy"]["value"] == evaluated["val_accuracy"]
     assert f"restored epoch 57, val_loss {summary['final']['val_loss']:.6g} (the best of 60 epochs)\n" in out
     assert re.search(r"moons_classifier: 60 epochs in [0-9.]+ m?s; the model returned \(epoch 57\): loss ", out)
+    doc = shown("trainer.md", "moons_classifier: 60 epochs")
+    assert out.splitlines()[:3] == re.sub(r"in [0-9.]+ s;", re.search(r"in [0-9.]+ m?s;", out).group(0),
+                                          doc).splitlines()
     code, out, err = run_cli(capsys, "run", "--resume", str(run_dir))
     assert code == 0 and "already completed 60 of 60 epochs; nothing to resume" in out
 
@@ -410,3 +432,54 @@ def test_concurrent_runs_started_together_never_share_a_directory(tmp_path):
     assert seeds == [0, 1, 2, 3]
     for d in dirs:
         assert json.loads((d / "summary.json").read_text())["epochs"] == 2
+
+
+def test_a_diverging_run_prints_the_resume_command_and_running_it_repeats_exactly(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    small.write_text(SMALL.replace("epochs = 4", "epochs = 30"))
+    code, out, err = run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "optimizer.lr=0.8", "--quiet")
+    run_dir = only_run_dir(runs)
+    assert code == 1 and "minidl: error: the loss became inf at epoch 27, batch 2 of 8" in err
+    newest = run_dir / "checkpoints" / "checkpoint-e00026-b000000.npz"
+    assert (f"minidl: the newest checkpoint is {newest}\nminidl: resume with: minidl run --resume {run_dir}\n"
+            f"minidl: (a resume repeats the same computation exactly; to change it, start a new run from these "
+            f"weights: minidl run EXPERIMENT --init-from {newest})\n") in err
+    printed = re.search(r"resume with: minidl (.*)\n", err).group(1).split()
+    code, out, err2 = run_cli(capsys, *printed, "--quiet")
+    assert code == 1 and "the loss became inf at epoch 27, batch 2 of 8" in err2  # the same run, exactly
+    assert metric_epochs(run_dir) == list(range(1, 27))
+
+
+def test_an_edited_experiment_toml_is_refused_on_resume(tmp_path, small, capsys):
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2", "--quiet")
+    run_dir = only_run_dir(runs)
+    spec = run_dir / "experiment.toml"
+    spec.write_text(spec.read_text().replace("lr = 0.05", "lr = 0.07"))
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=3", "--quiet")
+    assert code == 2
+    assert f"problems in {spec}:\n  optimizer.lr: experiment.toml says 0.07, the checkpoint's stored spec 0.05\n" in err
+    assert metric_epochs(run_dir) == [1, 2]
+
+
+def test_a_failed_metrics_append_names_the_file_and_keeps_the_rows(tmp_path, small, capsys, monkeypatch):
+    from pathlib import Path as P
+
+    real_open = P.open
+
+    def failing_open(self, mode="r", *args, **kwargs):
+        if self.name == "metrics.csv" and mode == "a" and metric_epochs(self.parent) == [1, 2]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_open(self, mode, *args, **kwargs)
+
+    monkeypatch.setattr(P, "open", failing_open)
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--quiet")
+    run_dir = only_run_dir(runs)
+    assert code == 1
+    assert (f"minidl: error: cannot write {run_dir / 'metrics.csv'} (appending the row of epoch 3): [Errno 28] No "
+            f"space left on device. metrics.csv still holds the rows of epochs 1 to 2 and nothing of this one\n") in err
+    assert f"resume with: minidl run --resume {run_dir}\n" in err
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]

@@ -6,6 +6,7 @@ message, naming the file and the dotted path); and when `validate` passes,
 `run` reaches its first batch.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,8 @@ def test_the_measured_cases_are_refused_by_validate_with_suggestions(capsys):
             f"log: loss, lr, accuracy, val_loss, val_accuracy\n"
             f"  targets.val_f1: the run will not log 'val_f1'. It will log: loss, lr, accuracy, val_loss, "
             f"val_accuracy\n") == err
+    blocks = re.findall(r"```text\n(.*?)```", (EXPERIMENTS.parent / "docs" / "trainer.md").read_text(), re.S)
+    assert err.replace(str(MOONS), "experiments/moons_classifier.toml") in blocks  # the docs show it
     assert main(["validate", str(MLP), "--set", "data.validation_split=0.0"]) == 2
     err = capsys.readouterr().err
     assert "  targets.val_r2: the run will not log 'val_r2'; did you mean 'r2'?" in err
