@@ -8,6 +8,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from framework.checks import check_hyperparameter
+from framework.memory import check_bytes
 from framework.parameter import Parameter
 
 
@@ -61,6 +62,9 @@ class Optimizer:
         self._scratch: dict[tuple, np.ndarray] = {}        # (name, dtype) -> flat buffer
         self._scratch_views: dict[tuple, np.ndarray] = {}  # (name, shape, dtype) -> view of it
         self.state: list[dict[str, np.ndarray]] = [self.init_state(p) for p in self.params]
+        # Zero-filled state is not in memory until a step writes it: price it now, before it is.
+        state_bytes = sum(a.nbytes for s in self.state for a in s.values() if isinstance(a, np.ndarray))
+        check_bytes(state_bytes, f"{type(self).__name__}: optimizer state for {len(self.params)} parameter(s)")
         if self.elementwise:
             for p, s in zip(self.params, self.state):
                 for key, arr in s.items():

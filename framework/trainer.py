@@ -19,6 +19,7 @@ from framework.data import check_arrays
 from framework.errors import CheckpointError, ConfigError, DataError, DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
 from framework.loss import Loss, pairing_problem
+from framework.memory import check_bytes
 from framework.optimizer import Optimizer
 from framework.progress import ProgressDisplay
 
@@ -295,6 +296,7 @@ class Trainer:
         self.target_epochs = target
         m = X.shape[1]
         if self.shuffle:
+            check_bytes(X.nbytes + y.nbytes, f"Trainer: shuffle buffers for {m:,} examples")
             # One gather per epoch into buffers laid out so that every batch
             # (a run of columns) is contiguous in memory.
             Xs = np.empty(X.shape, dtype=X.dtype, order="F")

@@ -41,13 +41,22 @@ import numpy as np
 
 from framework.data import CsvText, Dataset, class_indices, excerpt, is_number
 from framework.errors import DataError
+from framework.memory import check_bytes
 from framework.npz import read_npz
 from framework.hookspecs import hookimpl
 from framework.types import NonNegativeFloat, PositiveInt, UnitInterval
 
 
+def _price(source: str, rows: int, n_samples: int) -> None:
+    """Refuse, before drawing anything, data that would not fit in memory: ``rows`` float64 rows
+    of ``n_samples`` (the arrays and their working copies)."""
+    check_bytes(rows * n_samples * 8, f"{source}: {n_samples:,} examples x {rows} float64 rows "
+                                       f"(the data and its working copies)")
+
+
 def synthetic_linear(n_samples: PositiveInt = 256, n_features: PositiveInt = 10,
                      noise: NonNegativeFloat = 0.1, seed: int = 0) -> Dataset:
+    _price("synthetic_linear", 2 * (n_features + 4), n_samples)
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((1, n_features))
     b = rng.standard_normal((1, 1))
@@ -60,6 +69,7 @@ def synthetic_nonlinear(n_samples: PositiveInt = 512, n_features: PositiveInt = 
                         noise: NonNegativeFloat = 0.05, seed: int = 0) -> Dataset:
     if n_features < 2:
         raise ValueError(f"synthetic_nonlinear: expected `n_features` >= 2. Received: n_features={n_features}")
+    _price("synthetic_nonlinear", 2 * (n_features + 6), n_samples)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2.0, 2.0, (n_features, n_samples))
     x1, x2 = X[0], X[1]
@@ -69,6 +79,7 @@ def synthetic_nonlinear(n_samples: PositiveInt = 512, n_features: PositiveInt = 
 
 
 def moons(n_samples: PositiveInt = 400, noise: NonNegativeFloat = 0.1, seed: int = 0) -> Dataset:
+    _price("moons", 24, n_samples)
     rng = np.random.default_rng(seed)
     n_top = n_samples // 2
     n_bottom = n_samples - n_top
@@ -100,6 +111,7 @@ def spirals(n_classes: PositiveInt = 3, n_samples: PositiveInt = 300, noise: Non
     if n_samples < n_classes:
         raise DataError(f"spirals: `n_samples` must be at least `n_classes` (one point per arm). "
                         f"Received: n_samples={n_samples}, n_classes={n_classes}")
+    _price("spirals", 24, n_samples)
     rng = np.random.default_rng(seed)
     counts = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
     labels = np.repeat(np.arange(n_classes, dtype=np.float64), counts)

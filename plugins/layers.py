@@ -16,6 +16,7 @@ from framework.checks import check_hyperparameter, check_positive_int
 from framework.errors import ShapeError
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
+from framework.memory import check_array
 from framework.types import FloatDType, PositiveInt
 
 
@@ -31,11 +32,20 @@ def make_rng(owner: str, seed: int | None, rng: np.random.Generator | None) -> n
 
 
 def resolve_initializer(owner: str, init: str | Callable) -> Callable:
+    """The initializer ``init`` (a registered name or a callable), pricing each array before it is made:
+    a shape beyond available memory (``out_features = 10**12``) is refused, not allocated."""
     if callable(init):
-        return init
-    from framework.registry import registry
+        fn = init
+    else:
+        from framework.registry import registry
 
-    return registry.get("initializers", init, where=f"{owner}: init")
+        fn = registry.get("initializers", init, where=f"{owner}: init")
+
+    def checked(shape, rng, dtype=np.float64):
+        check_array(shape, dtype, f"{owner}: a parameter of shape")
+        return fn(shape, rng, dtype)
+
+    return checked
 
 
 class Linear(Layer):

@@ -1,0 +1,82 @@
+"""Bounded memory: sizes from untrusted input are priced before anything is allocated."""
+
+import numpy as np
+import pytest
+
+from framework.cli import main
+from framework.errors import MemoryLimitError
+from framework.memory import available_bytes, check_bytes, format_bytes, parse_size
+from plugins.layers import Linear
+from plugins.optimizers import Adam
+from tests.test_cli import EXPERIMENT
+
+
+def validate(capsys, *overrides):
+    args = ["validate", str(EXPERIMENT)]
+    for o in overrides:
+        args += ["--set", o]
+    code = main(args)
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, err
+
+
+def test_a_huge_layer_is_refused_with_its_path_size_and_what_is_available(capsys):
+    """Issue 10: out_features = 1000000000000 ended in a MemoryError traceback."""
+    code, err = validate(capsys, "model.layers[0].out_features=1000000000000")
+    assert code == 1
+    assert err.startswith("minidl: error: model.layers[0]: Linear: a parameter of shape (1000000000000, 10) "
+                          "float64 needs 72.8 TiB (80,000,000,000,000 bytes), more than the ")
+    assert "allowed (available memory); refused before allocating" in err
+
+
+def test_huge_synthetic_data_is_refused_before_drawing(capsys):
+    """Issue 10: n_samples = 10**12 ended in a MemoryError traceback."""
+    code, err = validate(capsys, "data.source.n_samples=1000000000000")
+    assert code == 1
+    assert ("data.source: synthetic_linear: 1,000,000,000,000 examples x 28 float64 rows (the data and its "
+            "working copies) needs 203.7 TiB (224,000,000,000,000 bytes)") in err
+
+
+def test_a_size_just_under_ram_is_caught_by_the_optional_cap(capsys, monkeypatch):
+    # 10 x 200,000 float64 fits any machine; with a cap of 10 MB it is refused, not swapped.
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
+    code, err = validate(capsys, "data.source.n_samples=200000")
+    assert code == 1 and "needs 42.7 MiB (44,800,000 bytes), more than the 9.5 MiB allowed " \
+                         "(MINIDL_MAX_MEMORY=10MB); refused before allocating" in err
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "1GB")
+    assert validate(capsys, "data.source.n_samples=200000")[0] == 0
+
+
+def test_optimizer_state_is_priced(monkeypatch):
+    layer = Linear(1000, 100, seed=0)  # 800 KB of weights
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "1MB")
+    with pytest.raises(MemoryLimitError, match=r"Adam: optimizer state for 2 parameter\(s\) needs 1.5 MiB"):
+        Adam(layer.parameters())
+    monkeypatch.delenv("MINIDL_MAX_MEMORY")
+    assert Adam(layer.parameters()).state[0]["m"].shape == (100, 1000)
+
+
+def test_csv_files_are_priced_before_reading(tmp_path, monkeypatch):
+    from plugins.datasets import csv_file
+
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.ones((20000, 5)), delimiter=",", header="a,b,c,d,y", comments="")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "200KB")
+    with pytest.raises(MemoryLimitError, match=r"d.csv: reading a [0-9,]+-byte CSV file needs"):
+        csv_file(str(path), target_columns=["y"])
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
+    assert csv_file(str(path), target_columns=["y"]).n_examples == 20000
+
+
+def test_memory_errors_are_both_minidl_and_memory_errors():
+    with pytest.raises(MemoryError):
+        check_bytes(available_bytes() * 4, "a test")
+    assert issubclass(MemoryLimitError, MemoryError)
+
+
+def test_sizes_parse_and_print():
+    assert parse_size("512MB") == 512_000_000 and parse_size("2GiB") == 2 * 2**30 and parse_size("1e9") == 10**9
+    with pytest.raises(ValueError, match="cannot read 'lots' as a size"):
+        parse_size("lots")
+    assert format_bytes(8 * 2**40) == "8.0 TiB" and format_bytes(912) == "912 B"
