@@ -29,7 +29,7 @@ from typing import Any, Callable, Optional
 import pydantic
 from pydantic import ConfigDict, create_model
 
-from framework.errors import MemoryLimitError, ConfigError, MinidlError, PluginError, RegistryError
+from framework.errors import ConfigError, MemoryLimitError, MinidlError, PluginError, RegistryError
 from framework.kinds import KINDS, kind as kind_record
 from framework.plugin_manager import (BLOCK_ENV, STRICT_ENV, PluginRecord, _env_flag, call_hook,
                                       hook_functions, load_plugins, new_plugin_manager, plugin_failed,
