@@ -179,6 +179,10 @@ def cmd_run(args) -> int:
         raise
     experiment = result.experiment
     summary = result.summary
+    stale = summary.get("stale_lock_taken_over")
+    if stale:
+        print(f"minidl: took over the lock of {result.run_dir} left by pid {stale.get('pid', '?')} on host "
+              f"{stale.get('host', '?')} (that process is gone)", file=sys.stderr)
     final = summary["final"]
     model = (f"; the model returned (epoch {summary['model_epoch']}):"
              if summary.get("model_epoch") != result.trainer.epoch else ",")

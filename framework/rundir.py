@@ -109,10 +109,20 @@ class RunLock:
     def read(path: str | os.PathLike) -> dict:
         """What a lock file says about its holder ({} when empty or unreadable)."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8") or "{}")
-        except (OSError, ValueError):
+            with open(path, "rb") as fh:
+                data = json.loads(fh.read(4096).decode("utf-8") or "{}")
+        except (OSError, ValueError, RecursionError):
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        # A shared run directory is untrusted: keep only what a lock file holds, short.
+        out = {}
+        if isinstance(data.get("pid"), int) and not isinstance(data.get("pid"), bool) and data["pid"] > 0:
+            out["pid"] = data["pid"]
+        for key in ("host", "started"):
+            if isinstance(data.get(key), str):
+                out[key] = data[key][:100]
+        return out
 
     def acquire(self) -> "RunLock":
         if self._fd is not None:
@@ -120,7 +130,8 @@ class RunLock:
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             try:
-                if fcntl is not None:
+                use_flock = fcntl is not None
+                if use_flock:
                     try:
                         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     except BlockingIOError:
@@ -128,6 +139,9 @@ class RunLock:
                         raise RunLockedError(
                             f"{self.run_dir} is in use by a live run ({self._describe(holder)}); "
                             f"wait for it to finish, or stop that process first") from None
+                    except OSError:  # a file system without flock (some network mounts): pid liveness
+                        use_flock = False
+                if use_flock:
                     # The holder we waited on may have removed the file after we opened it:
                     # then our lock is on a deleted file, and we start over.
                     try:
@@ -138,7 +152,7 @@ class RunLock:
                         os.close(fd)
                         continue
                 previous = self.read(self.path)
-                if fcntl is None and previous.get("pid") and previous.get("host") == socket.gethostname() \
+                if not use_flock and previous.get("pid") and previous.get("host") == socket.gethostname() \
                         and previous["pid"] != os.getpid() and _pid_alive(int(previous["pid"])):
                     raise RunLockedError(f"{self.run_dir} is in use by a live run ({self._describe(previous)}); "
                                          f"wait for it to finish, or stop that process first")

@@ -412,6 +412,7 @@ def test_sigkill_a_second_resume_is_refused_while_live_and_the_stale_lock_is_tak
     assert done.returncode == 0, done.stderr
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stale_lock_taken_over"]["pid"] == proc.pid
+    assert f"minidl: took over the lock of {run_dir} left by pid {proc.pid} on host " in done.stderr
     assert metric_epochs(run_dir) == list(range(1, target + 1)) and not (run_dir / ".lock").exists()
     whole = run_experiment(load_experiment(exp, [f"trainer.epochs={target}"]), progress=False)
     assert summary["final"] == whole.summary["final"]
@@ -483,3 +484,15 @@ def test_a_failed_metrics_append_names_the_file_and_keeps_the_rows(tmp_path, sma
     monkeypatch.undo()
     assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0
     assert metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
+def test_stopping_early_without_restoring_says_it_kept_the_last_weights(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "run", str(MOONS), "--runs-dir", str(tmp_path), "--quiet",
+                             "--set", "trainer.callbacks[0].patience=2", "--set", "trainer.epochs=200",
+                             "--set", "trainer.callbacks[0].restore_best_weights=false")
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    stopped = summary["stopped_epoch"]
+    assert stopped is not None and summary["best_epoch"] is None and summary["model_epoch"] == stopped
+    assert f"stopped early at epoch {stopped}; kept the last epoch's weights\n" in out
+    rows = list(csv.DictReader((only_run_dir(tmp_path) / "metrics.csv").read_text().splitlines()))
+    assert float(rows[-1]["val_loss"]) == summary["final"]["val_loss"]

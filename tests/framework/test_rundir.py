@@ -116,3 +116,24 @@ def test_a_failed_write_names_file_operation_and_what_is_intact(tmp_path, monkey
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["summary.json"]  # no temporary left
     with pytest.raises(WriteError, match="new.npz was not created; nothing else was changed"):
         atomic_write(tmp_path / "new.npz", lambda fh: np.savez(fh, a=np.zeros(2)) or full(fh))
+
+
+def test_a_lock_file_with_garbage_is_stale_and_says_nothing_strange(tmp_path):
+    (tmp_path / LOCK_NAME).write_text('{"pid": "1; rm -rf /", "host": ' + json.dumps("h" * 500) + ', "x": [1]}')
+    with RunLock(tmp_path) as lock:
+        assert lock.stale == {"host": "h" * 100}
+
+
+def test_without_flock_a_live_pid_on_this_host_still_holds_the_lock(tmp_path, monkeypatch):
+    import framework.rundir as rundir
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname()}))
+    with pytest.raises(RunLockedError, match=rf"pid {os.getppid()} on host"):
+        RunLock(tmp_path).acquire()
+    (tmp_path / LOCK_NAME).write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))
+    with RunLock(tmp_path) as lock:  # a pid that is not running: stale
+        assert lock.stale["pid"] == 2**22 + 12345
