@@ -31,6 +31,10 @@ class Loss:
     #: Appended to the message of that rejection: how to fix the pairing.
     pairing_hint: str = ""
 
+    #: True for a loss whose targets are classes (its runs report a
+    #: confusion matrix in summary.json).
+    classification: bool = False
+
     def __init__(self) -> None:
         self._cache: Any = NO_CACHE
 

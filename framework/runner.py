@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from framework.checkpoint import Checkpoint, checkpoint_position, find_checkpoints, load_checkpoint
+from framework.classification import confusion_matrix, n_classes
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
 from framework.errors import CheckpointError, ConfigError, MinidlError
@@ -296,9 +297,22 @@ def _bind(prepared: PreparedRun, run_dir: Path, spec: dict[str, Any]) -> None:
     prepared.trainer.callbacks = sorted(callbacks, key=lambda cb: cb.order)
 
 
+def confusion_summary(prepared: PreparedRun) -> dict[str, Any]:
+    """The confusion matrix of the returned model on the validation split (else the training data)."""
+    train, val = prepared.train, prepared.val
+    split, data = ("validation", val) if val is not None else ("training", train)
+    y_hat = prepared.trainer.predict(data.X)
+    n = len(train.classes) if train.classes is not None else n_classes(y_hat)
+    labels = list(train.classes) if train.classes is not None else [str(i) for i in range(n)]
+    return {"split": split, "labels": labels, "rows": "true class", "columns": "predicted class",
+            "matrix": confusion_matrix(y_hat, data.y, n).tolist()}
+
+
 def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
     trainer, experiment = prepared.trainer, prepared.experiment
     logs = trainer.final_logs()
+    if prepared.train.classes is not None or prepared.loss.classification:
+        extra = {"confusion_matrix": confusion_summary(prepared), **extra}
     return {
         "experiment": experiment.name,
         "epochs": trainer.epoch,

@@ -72,6 +72,7 @@ class BCELoss(Loss):
     """
 
     expects = "probabilities"
+    classification = True
 
     def check_inputs(self, y_hat, y):
         super().check_inputs(y_hat, y)
@@ -114,6 +115,7 @@ class BCEWithLogitsLoss(Loss):
     """
 
     expects = "logits"
+    classification = True
     pairing_hint = "remove the final sigmoid layer; bce_with_logits applies a stable log-sigmoid itself."
 
     def check_inputs(self, y_hat, y):
@@ -215,6 +217,7 @@ class CrossEntropyLoss(Loss):
     """
 
     expects = "logits"
+    classification = True
     pairing_hint = ("remove the final softmax (or sigmoid) layer; cross_entropy applies a stable "
                     "log-softmax itself. Use softmax at prediction time to get probabilities.")
 

@@ -1,7 +1,9 @@
 """Metrics: ``f(y_hat, y) -> float`` on arrays of shape (out, m).
 
 Each declares its direction with ``@metric(higher_is_better=...)``: mse and
-mae are lower-is-better, r2 and accuracy higher-is-better.
+mae are lower-is-better, all the others higher-is-better. The class
+decisions (arg-max over rows, or >= 0.5 for one row) are
+:mod:`framework.classification`'s, which run summaries share.
 
 * mse: mean of (y_hat - y)^2 over all entries.
 * mae: mean of |y_hat - y|.
@@ -16,12 +18,17 @@ mae are lower-is-better, r2 and accuracy higher-is-better.
     the rows of each column (ties: the first row), compared with y given as
     class indices (1, m) or as one-hot / probability rows (C, m), whose
     arg-max is taken the same way.
+* top_k_accuracy (k = 5): the true class among the k highest rows.
+* precision, recall, f1: macro averages over the classes present in the
+  targets or the predictions (scikit-learn's average="macro",
+  zero_division=0), with the same class decisions as accuracy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from framework.classification import per_class_counts, predicted_classes, true_classes
 from framework.hookspecs import hookimpl
 from framework.metric import metric
 
@@ -48,27 +55,72 @@ def r2(y_hat: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
-def predicted_classes(y_hat: np.ndarray) -> np.ndarray:
-    """Class index per column, shape (m,): the arg-max over rows, or y_hat >= 0.5 for one row."""
-    if y_hat.shape[0] == 1:
-        return (y_hat[0] >= 0.5).astype(np.intp)
-    return np.argmax(y_hat, axis=0)
-
-
-def true_classes(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Class index per column of the targets, shape (m,): indices (1, m), one-hot rows or 0/1 labels."""
-    if y_hat.shape[0] == 1:
-        return (y.reshape(-1) >= 0.5).astype(np.intp)
-    if y.ndim == 1 or y.shape[0] == 1:
-        return y.reshape(-1).astype(np.intp)
-    return np.argmax(y, axis=0)
-
-
 @metric(higher_is_better=True)
 def accuracy(y_hat: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(predicted_classes(y_hat) == true_classes(y_hat, y)))
 
 
+@metric(higher_is_better=True)
+def top_k_accuracy(y_hat: np.ndarray, y: np.ndarray, k: int = 5) -> float:
+    """Fraction of examples whose true class is among the k highest-scoring rows.
+
+    A tie with the k-th score counts in the example's favour. With one
+    output row (two classes) it is accuracy for k = 1 and 1.0 for k >= 2.
+    Registered with k = 5; in Python, :func:`top_k` makes one for any k.
+    """
+    if y_hat.shape[0] == 1:
+        return 1.0 if k >= 2 else accuracy(y_hat, y)
+    t = true_classes(y_hat, y)
+    true_score = y_hat[t, np.arange(y_hat.shape[1])]
+    higher = (y_hat > true_score).sum(axis=0)  # rows that beat the true class
+    return float(np.mean(higher < k))
+
+
+def top_k(k: int):
+    """``top_k_accuracy`` for a given k, as a metric named "top_<k>_accuracy"."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"top_k: expected `k` to be a positive integer. Received: k={k!r}")
+
+    @metric(higher_is_better=True)
+    def top_k_metric(y_hat, y):
+        return top_k_accuracy(y_hat, y, k)
+
+    top_k_metric.__name__ = f"top_{k}_accuracy"
+    return top_k_metric
+
+
+def _macro(values: np.ndarray, present: np.ndarray) -> float:
+    return float(values[present].mean()) if present.any() else 0.0
+
+
+@metric(higher_is_better=True)
+def precision(y_hat: np.ndarray, y: np.ndarray) -> float:
+    """Macro precision: the mean over classes of TP / predicted, 0 for a class never predicted.
+
+    Averaged over the classes present in the targets or the predictions, as
+    scikit-learn's ``precision_score(average="macro", zero_division=0)``.
+    """
+    tp, predicted, _, present = per_class_counts(y_hat, y)
+    return _macro(np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0), present)
+
+
+@metric(higher_is_better=True)
+def recall(y_hat: np.ndarray, y: np.ndarray) -> float:
+    """Macro recall: the mean over classes of TP / actual (classes present, as :func:`precision`)."""
+    tp, _, actual, present = per_class_counts(y_hat, y)
+    return _macro(np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0), present)
+
+
+@metric(higher_is_better=True)
+def f1(y_hat: np.ndarray, y: np.ndarray) -> float:
+    """Macro F1: the mean over classes of 2 TP / (predicted + actual), each class's harmonic mean of
+    precision and recall (classes present, as :func:`precision`)."""
+    tp, predicted, actual, present = per_class_counts(y_hat, y)
+    total = predicted + actual
+    return _macro(np.divide(2 * tp, total, out=np.zeros_like(tp), where=total > 0), present)
+
+
 @hookimpl
 def minidl_metrics():
-    return {"mse": mse, "mae": mae, "r2": r2, "accuracy": accuracy}
+    return {"mse": mse, "mae": mae, "r2": r2, "accuracy": accuracy, "top_k_accuracy": top_k_accuracy,
+            "precision": precision, "recall": recall, "f1": f1}

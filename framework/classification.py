@@ -1,0 +1,51 @@
+"""Class decisions from a model's outputs: what classification metrics and run summaries share.
+
+Classes are rows: a model for C > 1 classes outputs (C, m) scores (logits
+or probabilities) and predicts, for each column, the row of the largest
+score (ties: the first such row). A model with one output row is binary:
+y_hat >= 0.5 is class 1 (a sigmoid output; on logits the same threshold
+is logit 0.5). Targets are class indices (1, m) or (m,), or one row per
+class (one-hot or probabilities, whose arg-max is the class), or for one
+output row 0/1 labels compared at 0.5.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def predicted_classes(y_hat: np.ndarray) -> np.ndarray:
+    """The predicted class of each column, shape (m,), integers."""
+    if y_hat.shape[0] == 1:
+        return (y_hat[0] >= 0.5).astype(np.intp)
+    return np.argmax(y_hat, axis=0)
+
+
+def true_classes(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The target class of each column, shape (m,), integers (``y_hat`` tells how to read ``y``)."""
+    if y_hat.shape[0] == 1:
+        return (y.reshape(-1) >= 0.5).astype(np.intp)
+    if y.ndim == 1 or y.shape[0] == 1:
+        return y.reshape(-1).astype(np.intp)
+    return np.argmax(y, axis=0)
+
+
+def n_classes(y_hat: np.ndarray) -> int:
+    """C for (C, m) scores, 2 for one binary output row."""
+    return max(int(y_hat.shape[0]), 2)
+
+
+def confusion_matrix(y_hat: np.ndarray, y: np.ndarray, n: int | None = None) -> np.ndarray:
+    """Counts (n, n): row i, column j is the number of examples of class i predicted as class j."""
+    n = n_classes(y_hat) if n is None else n
+    t, p = true_classes(y_hat, y), predicted_classes(y_hat)
+    return np.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+
+def per_class_counts(y_hat: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(true positives, predicted, actual, present) per class; ``present``: in the targets or the predictions."""
+    cm = confusion_matrix(y_hat, y)
+    tp = np.diag(cm).astype(np.float64)
+    predicted = cm.sum(axis=0).astype(np.float64)
+    actual = cm.sum(axis=1).astype(np.float64)
+    return tp, predicted, actual, (predicted + actual) > 0
