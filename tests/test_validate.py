@@ -86,7 +86,7 @@ def test_the_measured_cases_are_refused_by_validate_with_suggestions(capsys):
             f"  trainer.callbacks[0].monitor: the run will not log 'val_los'; did you mean 'val_loss'? It will "
             f"log: loss, lr, accuracy, val_loss, val_accuracy\n"
             f"  targets.val_f1: the run will not log 'val_f1'. It will log: loss, lr, accuracy, val_loss, "
-            f"val_accuracy\n") == err
+            f"val_accuracy (add 'f1' to trainer.metrics to log it)\n") == err
     blocks = re.findall(r"```text\n(.*?)```", (EXPERIMENTS.parent / "docs" / "trainer.md").read_text(), re.S)
     assert err.replace(str(MOONS), "experiments/moons_classifier.toml") in blocks  # the docs show it
     assert main(["validate", str(MLP), "--set", "data.validation_split=0.0"]) == 2
