@@ -18,10 +18,9 @@ EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 LINEAR, MLP, MOONS = (EXPERIMENTS / f"{n}.toml" for n in ("linear_regression", "sigmoid_mlp", "moons_classifier"))
 
 # (experiment, --set overrides, the dotted path the error must name; None: valid)
-CORPUS = [
-    (LINEAR, [], None),
-    (MLP, [], None),
-    (MOONS, [], None),
+# Every shipped experiment (a sweep's file is run by `minidl sweep`, trial by trial, not by `minidl run`).
+SHIPPED = [p for p in sorted(EXPERIMENTS.glob("*.toml")) if "\n[sweep]" not in p.read_text()]
+CORPUS = [(path, [], None) for path in SHIPPED] + [
     (LINEAR, ["model.layers[0].out_features=3"], "model.layers[0]"),                      # 3 rows, 1 target row
     (MLP, ["trainer.callbacks[0].schedule={type='cosine', total_epoch=100}"],
      "trainer.callbacks[0].schedule.total_epoch"),                                         # misspelled argument
