@@ -30,6 +30,12 @@ class StateError(MinidlError, ValueError):
     """A layer's state (parameters, buffers, generator) does not fit: missing, unexpected or mis-shaped entries."""
 
 
+class LayerInitError(MinidlError, AttributeError):
+    """A layer's ``__init__`` did not call ``super().__init__()``, so the Layer base is not set up."""
+
+    missing_init = True
+
+
 class ConfigError(MinidlError, ValueError):
     """An experiment or component configuration is invalid.
 

@@ -23,7 +23,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
 from framework.config_files import apply_override, depth_problem, read_config, write_config
 from framework.data import Dataset, Standardizer
 from framework.preprocessing import Standardize
-from framework.errors import ConfigError, MinidlError, RegistryError
+from framework.errors import ConfigError, LayerInitError, MinidlError, RegistryError
 from framework.loss import pairing_problem
 from framework.registry import join_path, pydantic_problems, registry
 from framework.sequential import Sequential
@@ -447,6 +447,8 @@ def build_model(spec: Experiment | ModelSpec | dict | list, *, in_features: int 
         if features is not None:
             try:
                 features = layer.forward(np.zeros((features, 1), dtype=dtype), training=False).shape[0]
+            except LayerInitError:
+                raise
             except MinidlError as exc:
                 raise ConfigError([(path, f"does not accept the {features} features it receives: {exc}")]) from None
         layers.append(layer)

@@ -37,7 +37,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
-from framework.errors import BackwardError, DTypeError, ShapeError, StateError
+from framework.errors import BackwardError, DTypeError, LayerInitError, ShapeError, StateError
 from framework.parameter import Parameter
 
 #: The key suffix under which ``state_dict`` stores a stochastic layer's generator.
@@ -87,6 +87,11 @@ def _seed_sequence(seed, owner: str) -> np.random.SeedSequence:
         return np.random.SeedSequence(None if seed is None else int(seed))
     raise StateError(f"{owner}.seed(): expected `seed` to be a non-negative integer, a "
                      f"numpy.random.SeedSequence or None. Received: seed={seed!r}")
+
+
+#: Attributes Layer.__init__ sets: missing, they mean super().__init__() was not called.
+_BASE_ATTRIBUTES = frozenset({"_parameters", "_buffer_names", "_rng", "_dtype", "_cache", "_out_shape",
+                              "_scratch", "_reusing", "needs_input_grad"})
 
 
 class StateLoadResult(NamedTuple):
@@ -417,6 +422,8 @@ class Layer:
             self._raise_input_error(X)
 
     def _raise_input_error(self, X) -> None:
+        if "_parameters" not in self.__dict__:
+            raise self._missing_init()
         if not isinstance(X, np.ndarray):
             raise TypeError(
                 f"{self!r} expects a numpy array of shape ({self._in_text()}, m). "
@@ -456,10 +463,35 @@ class Layer:
         self.check_input(X)
         self._reusing = training and reuse_output
         Y, cache = self.forward_pass(X, training)
+        try:
+            columns_kept = Y.shape[1] == X.shape[1] and Y.ndim == 2
+        except (AttributeError, IndexError, TypeError):
+            columns_kept = False
+        if not columns_kept:
+            self._raise_output_error(X, Y)
         if training:
             self._cache = cache
             self._out_shape = Y.shape
         return Y
+
+    def _raise_output_error(self, X: np.ndarray, Y: Any) -> None:
+        got = f"shape {Y.shape}" if isinstance(Y, np.ndarray) else type(Y).__name__
+        hint = " (did it return a transpose?)" if isinstance(Y, np.ndarray) and Y.shape[::-1] == X.shape else ""
+        raise ShapeError(
+            f"{self!r} returned an output of {got} for an input of shape {X.shape}{hint}: forward_pass "
+            f"must return Y of shape (out_features, m), keeping the input's m = {X.shape[1]} columns (examples)"
+        )
+
+    def _missing_init(self) -> LayerInitError:
+        return LayerInitError(
+            f"{type(self).__name__}.__init__ does not call super().__init__(), so the Layer base is not set "
+            f"up (parameters, buffers, cache); add super().__init__() as its first line")
+
+    def __getattr__(self, name: str):
+        # Only reached when normal lookup fails: no cost on the hot path.
+        if name in _BASE_ATTRIBUTES and "_parameters" not in self.__dict__:
+            raise self._missing_init()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __call__(self, X: np.ndarray, training: bool = True) -> np.ndarray:
         return self.forward(X, training)

@@ -204,12 +204,26 @@ def test_every_python_block_of_the_docs_runs_and_prints_what_it_shows(path, tmp_
                     f"{where}: the block prints\n{out.getvalue()}\nbut the docs show\n{following[2]}")
         for name, fn in list(namespace.items()):
             if name.startswith("test_") and callable(fn):
-                fn()  # a test the docs suggest writing must pass
+                run_doc_test(fn)  # a test the docs suggest writing must pass
     finally:
         for name in registered:
             registry.unregister(name)
         for name in modules:
             sys.modules.pop(name, None)
+
+
+def run_doc_test(fn):
+    """Call a test function shown in the docs, once per parameter set of a parametrize mark."""
+    marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+    if not marks:
+        return fn()
+    names, values = marks[0].args[:2]
+    names = [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
+    for value in values:
+        try:
+            fn(**dict(zip(names, value if len(names) > 1 else [value])))
+        except (pytest.skip.Exception, pytest.xfail.Exception):
+            pass  # shown to pytest as a skip or expected failure, not a failure
 
 
 def test_the_docs_block_reader_sees_markers_and_indented_blocks():

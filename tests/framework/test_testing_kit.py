@@ -114,3 +114,237 @@ def test_a_crash_inside_a_check_is_reported_not_raised():
 
     report = check_layer(Crashes, in_features=3)
     assert not report.ok and "raised RuntimeError: kaboom" in report.render()
+
+
+# -- tags: skip and expected failure, from the caller or declared by the component --------
+from framework import hookimpl  # noqa: E402
+from framework.errors import LayerInitError, ShapeError  # noqa: E402
+from framework.registry import registry  # noqa: E402
+from framework.testing import KitError, layer_checks  # noqa: E402
+
+
+def statuses(report):
+    return {r.name: r.status for r in report.results}
+
+
+def test_a_check_can_be_skipped_or_expected_to_fail_with_a_reason():
+    report = check_layer(WrongGradient, in_features=3, skip={"float32": "float64 only"},
+                         xfail={"gradients": "known: mean instead of sum"})
+    assert report.ok, report.render()
+    assert statuses(report)["float32"] == "skipped" and statuses(report)["gradients"] == "xfailed"
+    text = report.render()
+    assert "skip float32: float64 only" in text and "xfail gradients: known: mean instead of sum (w: relative error" in text
+
+
+def test_an_expected_failure_that_passes_fails_the_report():
+    report = check_layer(Scale, in_features=3, xfail={"gradients": "thought broken"})
+    assert report.failed == ["gradients"] and statuses(report)["gradients"] == "xpassed"
+    assert "XPASS gradients: expected to fail (thought broken) but passed: remove the xfail tag" in report.render()
+
+
+def test_tags_declared_on_the_class_apply_and_unknown_names_are_refused():
+    class Tagged(WrongGradient):
+        kit_xfail = {"gradients": "documented approximation"}
+        kit_skip = {"float32": "float64 only"}
+
+    report = check_layer(Tagged, in_features=3)
+    assert report.ok and statuses(report)["gradients"] == "xfailed" and statuses(report)["float32"] == "skipped"
+    with pytest.raises(KitError, match=r"skip names unknown check\(s\) 'gradiens'; checks: construct, forward_shape"):
+        check_layer(Scale, in_features=3, skip={"gradiens": "typo"})
+
+    class BadTags(Scale):
+        kit_skip = ["float32"]
+
+    with pytest.raises(KitError, match=r"`kit_skip` must map check names to reasons"):
+        check_layer(BadTags, in_features=3)
+
+
+def test_each_check_runs_alone_as_a_pytest_item():
+    checks = layer_checks(WrongGradient, in_features=3, skip={"float32": "float64 only"})
+    by_name = {str(c): c for c in checks}
+    assert by_name["forward_shape"]().status == "passed"
+    with pytest.raises(AssertionError, match=r"WrongGradient \(unregistered\): check gradients failed: w: relative"):
+        by_name["gradients"]()
+    with pytest.raises(pytest.skip.Exception, match="float64 only"):
+        by_name["float32"]()
+
+
+@pytest.mark.parametrize("check", layer_checks(Scale, in_features=3), ids=str)
+def test_the_documented_parametrized_form(check):
+    check()  # state_to_dtype shows as skipped ("no buffers")
+
+
+def test_an_xpass_fails_the_pytest_item():
+    check = {str(c): c for c in layer_checks(Scale, in_features=3, xfail={"float32": "thought broken"})}["float32"]
+    with pytest.raises(AssertionError, match="expected to fail \\(thought broken\\) but passed"):
+        check()
+    check = {str(c): c for c in layer_checks(WrongGradient, in_features=3, xfail={"gradients": "known"})}["gradients"]
+    with pytest.raises(pytest.xfail.Exception, match="known"):
+        check()
+
+
+# -- stochastic and stateful layers ------------------------------------------------------
+class Dropping(Scale):
+    """Scale, then inverted dropout (p = 0.5) drawn from self.rng: correct."""
+
+    stochastic = True
+
+    def forward_pass(self, X, training):
+        Y, _ = super().forward_pass(X, training)
+        keep = (self.rng.random(X.shape) >= 0.5).astype(X.dtype) * 2 if training else np.ones_like(X)
+        return Y * keep, (X, keep)
+
+    def backward_pass(self, dY, cache):
+        X, keep = cache
+        return super().backward_pass(dY * keep, X)
+
+
+class GlobalRandom(Dropping):
+    """Declares stochastic but draws from numpy's global generator: not reproducible, not saved."""
+
+    def forward_pass(self, X, training):
+        keep = (np.random.random(X.shape) >= 0.5).astype(X.dtype) * 2 if training else np.ones_like(X)
+        return self.w.data * X * keep, (X, keep)
+
+
+class Undeclared(Dropping):
+    stochastic = False
+
+    def __init__(self):
+        super().__init__()
+        self._own = np.random.default_rng(0)
+
+    @property
+    def rng(self):
+        return self._own
+
+
+class Running(Scale):
+    """Y = w * (X - mu); mu a running mean updated after use, registered as a buffer: correct."""
+
+    def __init__(self):
+        super().__init__()
+        self.add_buffer("mu", np.zeros((3, 1)))
+
+    def forward_pass(self, X, training):
+        Xc = X - self.mu             # mu of earlier batches: a constant of this step
+        if training:
+            self.mu += 0.5 * (X.mean(axis=1, keepdims=True) - self.mu)
+        return self.w.data * Xc, Xc
+
+    def backward_pass(self, dY, Xc):
+        self.w.grad[...] = (dY * Xc).sum(axis=1, keepdims=True)
+        return self.w.data * dY
+
+
+class Unregistered(Scale):
+    """Keeps its running mean as a plain attribute: state_dict misses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.mu = np.zeros((3, 1))
+
+    def forward_pass(self, X, training):
+        Y = self.w.data * (X - self.mu)
+        if training:
+            self.mu = self.mu + 0.5 * (X.mean(axis=1, keepdims=True) - self.mu)
+        return Y, X
+
+    def backward_pass(self, dY, X):
+        self.w.grad[...] = (dY * (X - self.mu)).sum(axis=1, keepdims=True)
+        return self.w.data * dY
+
+
+class Upcasting(Running):
+    def forward_pass(self, X, training):
+        out = super().forward_pass(X, training)
+        self.mu = self.mu.astype(np.float64)
+        return out
+
+
+def test_a_correct_random_layer_passes_with_its_generator_frozen():
+    report = check_layer(Dropping, in_features=3)
+    assert report.ok, report.render()
+    assert "stochastic" in dict((r.name, r.detail) for r in report.results)["construct"]
+    assert "generator included" in dict((r.name, r.detail) for r in report.results)["state_round_trip"]
+
+
+def test_random_numbers_from_outside_self_rng_are_caught():
+    report = check_layer(GlobalRandom, in_features=3)
+    assert "deterministic" in report.failed and "state_round_trip" in report.failed, report.render()
+    assert "draw every random number from self.rng" in report.render()
+    report = check_layer(Undeclared, in_features=3)
+    assert "deterministic" in report.failed and "declares `stochastic = True`" in report.render()
+
+
+def test_stateful_layers_round_trip_and_convert():
+    report = check_layer(Running, in_features=3)
+    assert report.ok, report.render()
+    assert statuses(report)["state_to_dtype"] == "passed"
+    report = check_layer(Unregistered, in_features=3)
+    assert {"deterministic", "state_round_trip"} <= set(report.failed), report.render()
+    assert "registered with add_buffer" in report.render()
+    report = check_layer(Upcasting, in_features=3)
+    assert "state_to_dtype" in report.failed and "buffer mu became float64 in a float32 training step" in report.render()
+
+
+# -- defects of issue 11 -----------------------------------------------------------------
+class ForgetsInit(Layer):
+    def __init__(self, in_features: int = 3):
+        self.in_features = in_features
+
+    def forward_pass(self, X, training):
+        return X, None
+
+    def backward_pass(self, dY, cache):
+        return dY
+
+
+class Transposes(Layer):
+    def forward_pass(self, X, training):
+        return X.T, None
+
+    def backward_pass(self, dY, cache):
+        return dY.T
+
+
+class Plugin:
+    @staticmethod
+    @hookimpl
+    def minidl_layers():
+        return {"forgets_init": ForgetsInit, "transposes": Transposes}
+
+
+@pytest.fixture
+def registered():
+    registry.register(Plugin, "kit-defects")
+    yield
+    registry.unregister("kit-defects")
+
+
+def test_a_layer_that_forgets_super_init_gets_the_fix_named(registered):
+    fix = r"ForgetsInit.__init__ does not call super\(\).__init__\(\).*add super\(\).__init__\(\) as its first line"
+    with pytest.raises(LayerInitError, match=fix):
+        ForgetsInit()(np.ones((3, 2)))
+    with pytest.raises(LayerInitError, match=fix):
+        ForgetsInit().add_buffer("x", np.zeros(1))
+    report = check_layer(ForgetsInit, in_features=3)
+    assert report.results[0].status == "failed" and "add super().__init__()" in report.results[0].detail
+    assert all(r.status == "skipped" for r in report.results[1:]), report.render()
+    registered_report = check_registered_layer("forgets_init")
+    text = registered_report.render()
+    assert "add super().__init__() as its first line" in text and "conformance_config" not in text
+    assert "_dtype" not in text
+
+
+def test_a_layer_returning_the_transpose_is_caught_in_its_own_forward(registered):
+    from framework import Sequential, build_model
+    from framework.errors import ConfigError
+
+    model = Sequential([Linear(3, 4, seed=0), Transposes(), Linear(4, 2, seed=1)])
+    with pytest.raises(ShapeError, match=r"Transposes\(\) returned an output of shape \(5, 4\) for an input of "
+                                         r"shape \(4, 5\) \(did it return a transpose\?\)"):
+        model(np.ones((3, 5)))
+    with pytest.raises(ConfigError, match=r"model.layers\[1\]: does not accept.*Transposes\(\) returned an output"):
+        build_model([{"type": "linear", "out_features": 4}, {"type": "transposes"},
+                     {"type": "linear", "out_features": 2}], in_features=3)
