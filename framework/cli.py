@@ -173,6 +173,10 @@ def cmd_run(args) -> int:
             print(f"minidl: training interrupted at {exc.where}; checkpoint saved to {exc.checkpoint}\n"
                   f"minidl: resume with: minidl run --resume {run_dir}", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, the newest checkpoint is what is left
+        print("minidl: interrupted", file=sys.stderr)
+        sys.stderr.write(_resume_hint(started[-1]) if started else "")
+        return EXIT_INTERRUPTED
     except (MinidlError, OSError) as exc:
         if started and not isinstance(exc, ConfigError):
             exc.minidl_hint = _resume_hint(started[-1], diverged=isinstance(exc, TrainingError))

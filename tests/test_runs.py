@@ -496,3 +496,25 @@ def test_stopping_early_without_restoring_says_it_kept_the_last_weights(tmp_path
     assert f"stopped early at epoch {stopped}; kept the last epoch's weights\n" in out
     rows = list(csv.DictReader((only_run_dir(tmp_path) / "metrics.csv").read_text().splitlines()))
     assert float(rows[-1]["val_loss"]) == summary["final"]["val_loss"]
+
+
+def test_a_second_ctrl_c_stops_at_once_and_still_says_how_to_resume(tmp_path, small, capsys, monkeypatch):
+    from framework.trainer import Trainer
+
+    real = Trainer._run_batches
+
+    def interrupted(self, *args, **kwargs):
+        if self.epoch == 2:
+            raise KeyboardInterrupt  # what the second Ctrl-C raises inside a step
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_run_batches", interrupted)
+    code, out, err = run_cli(capsys, "run", str(small), "--runs-dir", str(tmp_path / "runs"), "--quiet")
+    run_dir = only_run_dir(tmp_path / "runs")
+    assert code == 130
+    assert err == (f"minidl: interrupted\nminidl: the newest checkpoint is "
+                   f"{run_dir / 'checkpoints' / 'checkpoint-e00002-b000000.npz'}\n"
+                   f"minidl: resume with: minidl run --resume {run_dir}\n")
+    assert not (run_dir / ".lock").exists()
+    monkeypatch.undo()
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0 and metric_epochs(run_dir) == [1, 2, 3, 4]
