@@ -9,6 +9,7 @@ import numpy as np
 
 from framework.checks import check_hyperparameter
 from framework.memory import check_bytes
+from framework.errors import StateError
 from framework.parameter import Parameter
 
 
@@ -37,7 +38,8 @@ class Optimizer:
     the cache instead of memory.
     """
 
-    #: Names of the float hyperparameters saved in ``state_dict``.
+    #: Names of the hyperparameters saved in ``state_dict``, with their types
+    #: kept: bool, int, float, str or None (numpy scalars become Python ones).
     hyperparameters: tuple[str, ...] = ("lr",)
 
     #: True when each element of the new ``data`` depends only on the same
@@ -135,11 +137,20 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters, step count and per-parameter state (copies)."""
         return {
-            "hyperparameters": {name: float(getattr(self, name)) for name in self.hyperparameters},
+            "hyperparameters": {name: self._hyperparameter(name) for name in self.hyperparameters},
             "steps": self.steps,
             "state": [{k: v.copy() for k, v in s.items() if not k.startswith("_")}
                       for s in self.state],
         }
+
+    def _hyperparameter(self, name: str) -> bool | int | float | str | None:
+        value = getattr(self, name)
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        raise StateError(f"{type(self).__name__}: hyperparameter {name!r} is a {type(value).__name__}; "
+                         f"state_dict saves bool, int, float, str or None. Received: {name}={value!r}")
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned; shapes and dtypes must match."""
