@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from framework.errors import RunLockedError
+from framework.fileio import WriteError
 
 try:
     import fcntl
@@ -159,9 +160,13 @@ class RunLock:
                 self.stale = previous or None
                 me = {"pid": os.getpid(), "host": socket.gethostname(),
                       "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
-                os.fsync(fd)
+                try:
+                    os.ftruncate(fd, 0)
+                    os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise WriteError(self.path, "writing the lock file", exc,
+                                     "nothing else in the run directory was changed") from exc
             except BaseException:
                 os.close(fd)
                 raise

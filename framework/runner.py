@@ -42,7 +42,6 @@ from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
 from framework.errors import CheckpointError, ConfigError, MinidlError
 from framework.experiment import Experiment, build_model, prepare_data
-from framework.fileio import atomic_write
 from framework.layer import Layer
 from framework.loss import Loss
 from framework.optimizer import Optimizer

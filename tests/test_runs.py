@@ -9,7 +9,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 from framework import load_experiment, load_model, run_experiment
 from framework.checkpoint import find_checkpoints, load_checkpoint
 from framework.cli import main
-from framework.errors import CheckpointError, ConfigError, RunLockedError
+from framework.errors import CheckpointError, RunLockedError
 from framework.rundir import RunLock
 
 ROOT = Path(__file__).resolve().parents[1]
