@@ -87,9 +87,7 @@ class Sweep:
     mode: str
     source: str | None = None
     document: dict[str, Any] = field(default_factory=dict)  # the experiment as given, sweep section included
-
-    def better(self, a: float, b: float) -> bool:
-        return a < b if self.mode == "min" else a > b
+    log_scale: list[str] = field(default_factory=list)  # parameters drawn log-uniformly, or a log-spaced grid
 
 
 def _show(value: Any) -> str:
@@ -247,7 +245,19 @@ def _build(experiment: Experiment, document: dict[str, Any], base_dir: Path, sou
     objective, mode = resolve_objective(experiment, spec)
     if check_data:
         check_trials(trials, source)
-    return Sweep(experiment.name, list(spec.parameters), trials, objective, mode, source, document)
+    log_scale = [name for name, values in spec.parameters.items() if isinstance(values, LogUniform)
+                 or (isinstance(values, list) and _log_spaced(values))]
+    return Sweep(experiment.name, list(spec.parameters), trials, objective, mode, source, document, log_scale)
+
+
+def _log_spaced(values: list[Any]) -> bool:
+    """Positive numbers spanning a factor of 20 or more whose ratios vary less than their differences."""
+    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
+    if len(numbers) < 3 or len(numbers) != len(values) or numbers[0] <= 0 or numbers[-1] / numbers[0] < 20:
+        return False
+    ratios = [b / a for a, b in zip(numbers, numbers[1:])]
+    steps = [b - a for a, b in zip(numbers, numbers[1:])]
+    return max(ratios) / min(ratios) < max(steps) / min(steps)
 
 
 def produced_logs(experiment: Experiment) -> list[str]:
@@ -349,6 +359,7 @@ def save_state(sweep_dir: Path, sweep: Sweep, results: dict[str, dict[str, Any]]
     state = {
         "format_version": FORMAT_VERSION, "name": sweep.name, "source": sweep.source,
         "objective": sweep.objective, "mode": sweep.mode, "parameters": sweep.parameters,
+        "log_scale": sweep.log_scale,
         "trials": [{"name": t.name, "index": t.index, "overrides": t.overrides, "spec": t.spec}
                    for t in sweep.trials],
         "results": results,
@@ -370,7 +381,7 @@ def load_state(sweep_dir: str | Path) -> tuple[Sweep, dict[str, dict[str, Any]]]
                              f"this minidl reads version {FORMAT_VERSION}")
         trials = [Trial(int(t["index"]), dict(t["overrides"]), dict(t["spec"])) for t in state["trials"]]
         sweep = Sweep(str(state["name"]), list(state["parameters"]), trials, str(state["objective"]),
-                      str(state["mode"]), state.get("source"))
+                      str(state["mode"]), state.get("source"), log_scale=list(state.get("log_scale") or []))
         results = dict(state.get("results") or {})
     except (ValueError, KeyError, TypeError) as exc:
         raise SweepError(f"{path} is damaged ({type(exc).__name__}: {exc}); it cannot be resumed") from None
@@ -445,7 +456,7 @@ def run_sweep(sweep: Sweep, *, sweeps_dir: str | Path = "sweeps", sweep_dir: str
               "resume": (sweep_dir / t.name).exists()} for t in todo]
     outcome = SweepResult(sweep, sweep_dir, results)
     show = progress and sys.stderr.isatty()
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     bar = tqdm(total=len(sweep.trials), initial=len(sweep.trials) - len(todo), desc="trials", unit="trial",
                disable=not show, dynamic_ncols=True)
@@ -586,8 +597,7 @@ def write_plots(outcome: SweepResult, best: int = 5) -> list[Path]:
         xs = [t.overrides[name] for t, _ in done]
         ys = [r["final"][sweep.objective] for _, r in done]
         if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
-            positive = all(x > 0 for x in xs)
-            if positive and max(xs) / min(xs) >= 20:
+            if name in sweep.log_scale:
                 ax.set_xscale("log")
             ax.scatter(xs, ys)
         else:
@@ -604,18 +614,19 @@ def write_plots(outcome: SweepResult, best: int = 5) -> list[Path]:
     fig.savefig(written[-1], dpi=100)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.8))
     for trial, _ in done[:best]:
         epochs, values = _curve(outcome.sweep_dir / trial.name / "metrics.csv", sweep.objective)
         if values:
-            ax.plot(epochs, values, label=f"{trial.name}: {trial.describe()}")
+            short = ", ".join(f"{re.split(r'[.]', k)[-1]}={_show(v)}" for k, v in trial.overrides.items())
+            ax.plot(epochs, values, label=f"{trial.name}: {short}")
     ax.set_xlabel("epoch")
     ax.set_ylabel(sweep.objective)
     values = [line.get_ydata() for line in ax.get_lines()]
     if values and all(min(v) > 0 for v in values):
         ax.set_yscale("log")
     ax.set_title(f"{sweep.name}: the {min(best, len(done))} best trials")
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1, frameon=False)
     fig.tight_layout()
     written.append(outcome.sweep_dir / "curves.png")
     fig.savefig(written[-1], dpi=100)

@@ -67,6 +67,7 @@ def test_a_random_search_is_seeded_and_draws_within_each_distribution(tmp_path):
                                 .read_config(path)).sweep
     draws = expand(spec, seed=7)
     assert draws == expand(spec, seed=7) and draws != expand(spec, seed=8)
+    assert expand(spec.model_copy(update={"n_trials": 8}), seed=7) == draws[:8]   # --n-trials 8: the first 8
     lr = np.array([d["optimizer.lr"] for d in draws])
     assert lr.min() >= 1e-4 and lr.max() <= 1.0
     # log-uniform: each decade equally likely, so about a quarter fall below 1e-3 (uniform would give 0.1%)
@@ -332,3 +333,20 @@ def test_resume_needs_a_sweep_directory(tmp_path, capsys):
     assert "give an experiment file, or --resume SWEEP_DIR" in capsys.readouterr().err
     assert main(["sweep", str(SIGMOID), "--grid", "seed=1", "--backend", "local", "--address", "x:1"]) == 1
     assert "--address is for the ray backend" in capsys.readouterr().err
+
+
+def test_plots_of_a_sweep_are_images_and_log_scaled_where_the_values_are(tmp_path):
+    pytest.importorskip("matplotlib")
+    from framework.sweep import _log_spaced, markdown_table
+
+    assert _log_spaced([0.01, 0.1, 1]) and _log_spaced([0.01, 0.03, 0.1, 0.3])
+    assert not _log_spaced([16, 32, 48]) and not _log_spaced([1, 50, 100]) and not _log_spaced([0.1, 1])
+    path = write(tmp_path, '[sweep]\nn_trials = 3\n[sweep.parameters]\n'
+                           '"optimizer.lr" = { type = "loguniform", low = 0.01, high = 1.0 }\n'
+                           '"optimizer.momentum" = { type = "uniform", low = 0.0, high = 0.9 }\n')
+    outcome = run_sweep(load_sweep(path, SMALL), sweeps_dir=tmp_path / "s", jobs=1, progress=False)
+    assert outcome.sweep.log_scale == ["optimizer.lr"]
+    assert load_state(outcome.sweep_dir)[0].log_scale == ["optimizer.lr"]   # kept for --resume
+    for name in ("objective.png", "curves.png"):
+        assert (outcome.sweep_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert markdown_table(outcome).count("\n") == 2 + 3 - 1
