@@ -374,7 +374,8 @@ def cmd_sweep(args) -> int:
               f"minidl: resume with: minidl sweep --resume {_shown(outcome.sweep_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(markdown_table(outcome))
-    print(f"\n{len(sweep.trials)} trials: {_status_counts(outcome)}")
+    n = len(sweep.trials)
+    print(f"\n{n} trial{'' if n == 1 else 's'}: {_status_counts(outcome)}")
     best = outcome.best
     if best is not None:
         trial, result = best

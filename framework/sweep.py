@@ -355,6 +355,53 @@ def new_sweep_dir(name: str, sweeps_dir: str | Path = "sweeps") -> Path:
     raise SweepError(f"could not create a sweep directory in {sweeps_dir}: every name is taken")
 
 
+class _SweepLock:
+    """``SWEEP/.lock`` (pid and host) while a sweep runs: a second run of the same sweep is refused;
+    a lock left by a process that no longer exists on this host is taken over."""
+
+    def __init__(self, sweep_dir: Path):
+        self.path = sweep_dir / ".lock"
+
+    def __enter__(self):
+        import socket
+
+        me = f"{os.getpid()} {socket.gethostname()}\n"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid_text, host = self.path.read_text().split()
+                    pid = int(pid_text)
+                except (OSError, ValueError):
+                    pid, host = -1, ""
+                if host == socket.gethostname() and pid > 0 and _alive(pid):
+                    raise SweepError(f"{self.path.parent} is being run by process {pid} on {host}; "
+                                     f"wait for it, or stop it first") from None
+                if host and host != socket.gethostname():
+                    raise SweepError(f"{self.path.parent} is locked by process {pid} on {host}; if that "
+                                     f"process is gone, remove {self.path}") from None
+                self.path.unlink(missing_ok=True)  # left by a process that is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me)
+            return self
+        raise SweepError(f"could not lock {self.path.parent}")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def save_state(sweep_dir: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -> None:
     state = {
         "format_version": FORMAT_VERSION, "name": sweep.name, "source": sweep.source,
@@ -447,7 +494,12 @@ def run_sweep(sweep: Sweep, *, sweeps_dir: str | Path = "sweeps", sweep_dir: str
         sweep_dir = new_sweep_dir(sweep.name, sweeps_dir)
         atomic_write_text(sweep_dir / "sweep.toml", _sweep_toml(sweep))
     sweep_dir = Path(sweep_dir).resolve()
-    results = dict(results or {})
+    with _SweepLock(sweep_dir):
+        return _run_locked(sweep, sweep_dir, dict(results or {}), runner, progress, log)
+
+
+def _run_locked(sweep: Sweep, sweep_dir: Path, results: dict[str, dict[str, Any]], runner, progress: bool,
+                log: Callable[[str], None]) -> SweepResult:
     todo = [t for t in sweep.trials if not trial_finished(sweep_dir, t, results)]
     for trial in todo:
         results[trial.name] = {"status": "pending"}

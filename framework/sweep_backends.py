@@ -314,9 +314,14 @@ class RayBackend:
     def run(self, tasks: list[dict[str, Any]], on_result: Callable[[dict[str, Any]], None]) -> None:
         ray = self.connect()
         remote = ray.remote(num_cpus=1, max_retries=0)(_ray_trial)
-        refs = {remote.remote(task): task for task in tasks}
+        pending = list(tasks)
+        refs: dict[Any, dict[str, Any]] = {}
+        limit = self.jobs or len(tasks)  # at most --jobs trials at once on a cluster; else as many as it has CPUs
         try:
-            while refs:
+            while pending or refs:
+                while pending and len(refs) < limit:
+                    task = pending.pop(0)
+                    refs[remote.remote(task)] = task
                 # with a timeout, so that Ctrl-C reaches this loop: a blocking wait would not return to Python
                 done, _ = ray.wait(list(refs), num_returns=1, timeout=0.2)
                 for ref in done:

@@ -350,3 +350,23 @@ def test_plots_of_a_sweep_are_images_and_log_scaled_where_the_values_are(tmp_pat
     for name in ("objective.png", "curves.png"):
         assert (outcome.sweep_dir / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert markdown_table(outcome).count("\n") == 2 + 3 - 1
+
+
+def test_a_sweep_being_run_is_locked_and_a_stale_lock_is_taken_over(tmp_path, capsys):
+    import socket
+
+    assert main(["sweep", str(SIGMOID), "--grid", "seed=1", "--set", SMALL[0], "--set", SMALL[1], "--jobs", "1",
+                 "--sweeps-dir", str(tmp_path), "--quiet"]) == 0
+    sweep_dir = next(tmp_path.iterdir())
+    assert not (sweep_dir / ".lock").exists()   # released at the end
+    finished = (sweep_dir / "trial-0000" / "summary.json").read_text()
+    (sweep_dir / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")   # a live process
+    capsys.readouterr()
+    assert main(["sweep", "--resume", str(sweep_dir), "--quiet"]) == 1
+    assert f"{sweep_dir} is being run by process {os.getpid()}" in capsys.readouterr().err
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (sweep_dir / ".lock").write_text(f"{dead.stdout.strip()} {socket.gethostname()}\n")   # a process that is gone
+    assert main(["sweep", "--resume", str(sweep_dir), "--quiet"]) == 0
+    assert "1 trial: 1 ok" in capsys.readouterr().out
+    assert not (sweep_dir / ".lock").exists()
+    assert (sweep_dir / "trial-0000" / "summary.json").read_text() == finished   # finished: skipped
