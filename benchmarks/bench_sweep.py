@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -38,6 +39,12 @@ from framework.sweep import load_sweep, run_sweep  # noqa: E402
 from framework.sweep_backends import start_method  # noqa: E402
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the sweep's workers)."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
@@ -50,6 +57,7 @@ def main(argv=None) -> int:
     # The main job (100 epochs of a 129-parameter MLP on 1600 examples), one trial per seed.
     sweep = load_sweep(ROOT / "experiments" / "sigmoid_mlp.toml", grid=[f"seed={seeds}"])
     sequential, parallel, cli = [], [], []
+    seq_cpu, par_cpu = [], []
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeat):
@@ -61,14 +69,16 @@ def main(argv=None) -> int:
                     subprocess.run([sys.executable, "-m", "framework", "run", str(spec), "--quiet", "--runs-dir",
                                     str(Path(tmp) / f"cli{r}")], check=True, capture_output=True)
                 cli.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _cpu()
             for trial in sweep.trials:
                 run_experiment(Experiment.from_dict(trial.spec), run_dir=Path(tmp) / f"seq{r}" / trial.name,
                                progress=False)
             sequential.append(time.perf_counter() - start)
-            start = time.perf_counter()
+            seq_cpu.append(_cpu() - cpu)
+            start, cpu = time.perf_counter(), _cpu()
             outcome = run_sweep(sweep, sweeps_dir=Path(tmp) / f"par{r}", jobs=args.jobs, progress=False)
             parallel.append(time.perf_counter() - start)
+            par_cpu.append(_cpu() - cpu)
             assert all(res["status"] == "ok" for res in outcome.results.values()), outcome.results
     ratio = statistics.median(parallel) / statistics.median(sequential)
     load = max(load, os.getloadavg()[0])
@@ -81,9 +91,14 @@ def main(argv=None) -> int:
     print(f"  sweep / in-process: {ratio:.3f} (target: at most 0.6)")
     if cli:
         print(f"  sweep / minidl run: {statistics.median(parallel) / statistics.median(cli):.3f}")
+    cpu_ratio = statistics.median(par_cpu) / args.jobs / statistics.median(seq_cpu)
+    print(f"  CPU seconds (this process and its workers): in-process {statistics.median(seq_cpu):.2f}, "
+          f"sweep {statistics.median(par_cpu):.2f}; (sweep CPU / {args.jobs}) / in-process CPU: {cpu_ratio:.3f}, "
+          f"the best wall-time ratio {args.jobs} idle cores allow")
     if args.json:
         args.json.write_text(json.dumps({"sequential": sequential, "parallel": parallel, "cli": cli,
-                                         "jobs": args.jobs, "trials": args.trials, "ratio": ratio,
+                                         "jobs": args.jobs, "trials": args.trials, "ratio": ratio, "cpu_ratio": cpu_ratio, "sequential_cpu": seq_cpu,
+                                         "parallel_cpu": par_cpu,
                                          "load": load}, indent=2) + "\n")
     return 0
 

@@ -421,20 +421,42 @@ def load_state(sweep_dir: str | Path) -> tuple[Sweep, dict[str, dict[str, Any]]]
     if not path.is_file():
         raise SweepError(f"{sweep_dir} is not a sweep directory: it has no sweep.json "
                          f"(minidl sweep FILE creates one)")
+    from framework.config_files import loads_json
+
     try:
-        state = json.loads(path.read_text(encoding="utf-8"))
+        state = loads_json(path.read_text(encoding="utf-8"), source=str(path))
+        if not isinstance(state, dict):
+            raise TypeError("the top level is not an object")
         if state.get("format_version") != FORMAT_VERSION:
             raise SweepError(f"{path}: format version {state.get('format_version')!r}; "
                              f"this minidl reads version {FORMAT_VERSION}")
         trials = [Trial(int(t["index"]), dict(t["overrides"]), dict(t["spec"])) for t in state["trials"]]
         sweep = Sweep(str(state["name"]), list(state["parameters"]), trials, str(state["objective"]),
                       str(state["mode"]), state.get("source"), log_scale=list(state.get("log_scale") or []))
-        results = dict(state.get("results") or {})
-    except (ValueError, KeyError, TypeError) as exc:
+        if len({t.index for t in trials}) != len(trials) or any(t.index < 0 for t in trials):
+            raise ValueError("trial numbers must be distinct and non-negative")
+        results = {name: _checked_result(value) for name, value in dict(state.get("results") or {}).items()
+                   if name in {t.name for t in trials}}
+    except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise SweepError(f"{path} is damaged ({type(exc).__name__}: {exc}); it cannot be resumed") from None
     for trial in trials:  # the stored specs are validated like any experiment
         Experiment.from_dict(trial.spec, source=f"{path} ({trial.name})")
     return sweep, results
+
+
+def _checked_result(value: Any) -> dict[str, Any]:
+    """A stored trial result with the types the tables expect (anything else makes it pending)."""
+    if not isinstance(value, dict) or value.get("status") not in STATUSES:
+        return {"status": "pending"}
+    final = value.get("final")
+    if final is not None and not (isinstance(final, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in final.items())):
+        return {"status": "pending"}
+    out = {"status": value["status"], "final": final}
+    for key, kind in (("epochs", int), ("seconds", (int, float)), ("error", str)):
+        item = value.get(key)
+        out[key] = item if isinstance(item, kind) and not isinstance(item, bool) else None
+    return out
 
 
 def trial_finished(sweep_dir: Path, trial: Trial, results: dict[str, dict[str, Any]]) -> bool:

@@ -329,6 +329,16 @@ def test_resume_needs_a_sweep_directory(tmp_path, capsys):
     assert f"{tmp_path} is not a sweep directory: it has no sweep.json" in capsys.readouterr().err
     with pytest.raises(SweepError):
         load_state(tmp_path)
+    (tmp_path / "sweep.json").write_text("[" * 100_000 + "]" * 100_000)   # untrusted: never a RecursionError
+    with pytest.raises(SweepError, match=r"sweep.json is damaged \(ConfigError: .*nests arrays or objects more than"):
+        load_state(tmp_path)
+    (tmp_path / "sweep.json").write_text(json.dumps({"format_version": 1, "name": "x", "parameters": [], "mode": "min",
+                                                     "objective": "loss", "trials": [
+                                                         {"index": 0, "overrides": {}, "spec": {}},
+                                                         {"index": 0, "overrides": {}, "spec": {}}]}))
+    with pytest.raises(SweepError, match="trial numbers must be distinct and non-negative; it cannot be resumed"):
+        load_state(tmp_path)
+    (tmp_path / "sweep.json").unlink()
     assert main(["sweep"]) == 2
     assert "give an experiment file, or --resume SWEEP_DIR" in capsys.readouterr().err
     assert main(["sweep", str(SIGMOID), "--grid", "seed=1", "--backend", "local", "--address", "x:1"]) == 1
