@@ -252,8 +252,10 @@ def _build(experiment: Experiment, document: dict[str, Any], base_dir: Path, sou
 
 def _log_spaced(values: list[Any]) -> bool:
     """Positive numbers spanning a factor of 20 or more whose ratios vary less than their differences."""
-    numbers = sorted(v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool))
-    if len(numbers) < 3 or len(numbers) != len(values) or numbers[0] <= 0 or numbers[-1] / numbers[0] < 20:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return False
+    numbers = sorted(set(values))
+    if len(numbers) < 3 or numbers[0] <= 0 or numbers[-1] / numbers[0] < 20:
         return False
     ratios = [b / a for a, b in zip(numbers, numbers[1:])]
     steps = [b - a for a, b in zip(numbers, numbers[1:])]
@@ -438,7 +440,8 @@ def load_state(sweep_dir: str | Path) -> tuple[Sweep, dict[str, dict[str, Any]]]
         results = {name: _checked_result(value) for name, value in dict(state.get("results") or {}).items()
                    if name in {t.name for t in trials}}
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
-        raise SweepError(f"{path} is damaged ({type(exc).__name__}: {exc}); it cannot be resumed") from None
+        why = "; ".join(m for _, m in exc.problems) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+        raise SweepError(f"{path} is damaged ({why}); it cannot be resumed") from None
     for trial in trials:  # the stored specs are validated like any experiment
         Experiment.from_dict(trial.spec, source=f"{path} ({trial.name})")
     return sweep, results
