@@ -298,7 +298,8 @@ class RayBackend:
                                       "configure_logging": False}
             if self.address is None:
                 kwargs["num_cpus"] = self.jobs or os.cpu_count() or 1
-            ray.init(address=self.address, **kwargs)
+            # "local": a new instance for this sweep, never a cluster that `ray start` left running here
+            ray.init(address=self.address or "local", **kwargs)
             self._started = True
         return ray
 
