@@ -262,6 +262,13 @@ def _fmt(value: Any) -> str:
     return value if value == _ABSENT else json.dumps(value)
 
 
+def _refusal(problems: list[tuple[str, str]], advice: str, source: str) -> ConfigError:
+    """A ConfigError listing ``problems``, then one line of advice (not counted as a problem)."""
+    exc = ConfigError(problems, source)
+    exc.args = (f"{exc.args[0]}\n{advice}",)
+    return exc
+
+
 def _normalized(data: dict[str, Any], source: str) -> dict[str, Any]:
     return Experiment.from_dict(data, source=source).to_dict()
 
@@ -501,11 +508,11 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
         created = _normalized(read_config(run_dir / SPEC_FILE), spec_file)
         edited = [d for d in spec_differences(created, truth) if d[0] not in RESUMABLE_CHANGES]
         if edited:
-            raise ConfigError([(path, f"{SPEC_FILE} says {_fmt(a)}, the checkpoint's stored spec {_fmt(b)}")
-                               for path, a, b in edited] + [
-                ("", f"{SPEC_FILE} was edited after the run started; a resume follows the stored spec, so put "
-                     f"{SPEC_FILE} back as it was, or start a new run from these weights with --init-from")],
-                spec_file)
+            raise _refusal([(path, f"{SPEC_FILE} says {_fmt(a)}, the checkpoint's stored spec {_fmt(b)}")
+                            for path, a, b in edited],
+                           f"{SPEC_FILE} was edited after the run started; a resume follows the stored spec, so "
+                           f"put {SPEC_FILE} back as it was, or start a new run from these weights with "
+                           f"--init-from", spec_file)
         if experiment is not None:
             new = spec_dict(experiment)
             given = experiment._source or "the given experiment"
@@ -521,11 +528,11 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
         changes = spec_differences(truth, new)
         refused = [d for d in changes if d[0] not in RESUMABLE_CHANGES]
         if refused:
-            raise ConfigError([(path, f"stored {_fmt(a)}, new {_fmt(b)}") for path, a, b in refused] + [
-                ("", f"a resume continues the stored spec of {run_dir}; only "
-                     f"{', '.join(RESUMABLE_CHANGES)} may change, since the others would change what was "
-                     f"already computed. Resume without them (minidl run --resume {run_dir}), or start a new "
-                     f"run from this run's weights: minidl run EXPERIMENT --init-from {run_dir}")], given)
+            raise _refusal([(path, f"stored {_fmt(a)}, new {_fmt(b)}") for path, a, b in refused],
+                           f"a resume continues the stored spec of {run_dir}; only {', '.join(RESUMABLE_CHANGES)} "
+                           f"may change, since the others would change what was already computed. Resume without "
+                           f"them (minidl run --resume {run_dir}), or start a new run from this run's weights: "
+                           f"minidl run EXPERIMENT --init-from {run_dir}", given)
         effective = Experiment.from_dict(new, source=spec_file)
         effective._base_dir = run_dir
         position = (int(ckpt.trainer.get("epoch", 0)), int(ckpt.trainer.get("batch", 0)))

@@ -140,10 +140,11 @@ def test_resume_refuses_a_change_of_the_computation_listing_every_path(tmp_path,
     assert code == 2 and "Traceback" not in err
     for line in paths:
         assert f"  {line}\n" in err
-    assert f"{len(paths) + 1} problems" in err and "trainer.epochs" not in err.split("problems")[1].split("a resume")[0]
+    count = f"{len(paths)} problem{'s' if len(paths) > 1 else ''} in"
+    assert count in err and "trainer.epochs" not in err.split(" in ")[1].split("a resume")[0]
     assert f"--init-from {run_dir}" in err
     if change == ["--set", "optimizer.lr=0.5"]:
-        assert matches(shown("checkpoints.md", "minidl: error: 2 problems in --set"),
+        assert matches(shown("checkpoints.md", "minidl: error: 1 problem in --set"),
                        err.replace(str(run_dir), "runs/small-20261128-170000"))
     after = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
     assert after == before  # nothing trained, nothing rewritten
@@ -458,7 +459,8 @@ def test_an_edited_experiment_toml_is_refused_on_resume(tmp_path, small, capsys)
     spec.write_text(spec.read_text().replace("lr = 0.05", "lr = 0.07"))
     code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=3", "--quiet")
     assert code == 2
-    assert f"problems in {spec}:\n  optimizer.lr: experiment.toml says 0.07, the checkpoint's stored spec 0.05\n" in err
+    assert f"1 problem in {spec}:\n  optimizer.lr: experiment.toml says 0.07, the checkpoint's stored spec 0.05\n" \
+           f"experiment.toml was edited after the run started" in err
     assert metric_epochs(run_dir) == [1, 2]
 
 
