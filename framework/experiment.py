@@ -27,7 +27,7 @@ from framework.errors import ConfigError, LayerInitError, MinidlError, RegistryE
 from framework.loss import pairing_problem
 from framework.registry import join_path, pydantic_problems, registry
 from framework.sequential import Sequential
-from framework.types import PositiveInt
+from framework.types import NonNegativeFloat, PositiveFloat, PositiveInt
 
 STRICT = ConfigDict(extra="forbid")
 
@@ -67,6 +67,12 @@ class TrainerSpec(BaseModel):
     progress: bool = Field(True, description="the training display: a bar on a terminal, one line per epoch on a file or pipe")
     metrics: list[str] = Field(default_factory=list, description="registered metric names")
     callbacks: list[Block] = Field(default_factory=list, description="registered callbacks and their arguments")
+    l2: NonNegativeFloat = Field(0.0, description="the course's L2 regularisation lambda: lambda/(2m) * sum of "
+                                 "squared weights (biases excluded) added to each batch's loss")
+    clip_grad_norm: PositiveFloat | None = Field(None, description="rescale the gradients when their global L2 "
+                                                 "norm exceeds this (torch.nn.utils.clip_grad_norm_)")
+    clip_grad_value: PositiveFloat | None = Field(None, description="clip every gradient entry to [-v, v] "
+                                                  "(torch.nn.utils.clip_grad_value_)")
 
 
 class Target(BaseModel):

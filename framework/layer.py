@@ -142,6 +142,10 @@ class Layer:
     #: layer produces something else is rejected before training.
     produces: str | None = None
 
+    #: Names of this layer's own parameters that weight penalties (the
+    #: Trainer's ``l2``) leave out, such as a bias: ``("b",)``.
+    unpenalized: tuple[str, ...] = ()
+
     #: True for a layer that draws random numbers (dropout, noise): it draws
     #: them from ``self.rng``, whose state is saved with the layer's state.
     stochastic: bool = False
@@ -198,6 +202,11 @@ class Layer:
             yield prefix + name, param
         for child_name, child in self.named_children():
             yield from child.named_parameters(prefix=f"{prefix}{child_name}.")
+
+    def penalized_parameters(self) -> list[Parameter]:
+        """The parameters a weight penalty applies to: all but the ``unpenalized`` ones, children included."""
+        own = [p for name, p in self._parameters.items() if name not in self.unpenalized]
+        return own + [p for _, child in self.named_children() for p in child.penalized_parameters()]
 
     def named_children(self) -> Iterator[tuple[str, "Layer"]]:
         """Yield ``(name, layer)`` for each direct sub-layer (containers override it)."""

@@ -176,7 +176,9 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
                               batch_size=experiment.trainer.batch_size, shuffle=experiment.trainer.shuffle,
                               seed=experiment.seed, callbacks=callbacks, metrics=experiment.trainer.metrics,
                               progress=experiment.trainer.progress if progress is None else progress,
-                              display_keys=list(experiment.targets))
+                              display_keys=list(experiment.targets), l2=experiment.trainer.l2,
+                              clip_grad_norm=experiment.trainer.clip_grad_norm,
+                              clip_grad_value=experiment.trainer.clip_grad_value)
         except ConfigError:
             raise
         except (MinidlError, ValueError, TypeError) as exc:

@@ -14,7 +14,7 @@ import numpy as np
 
 from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
-from framework.checks import check_positive_int
+from framework.checks import check_hyperparameter, check_positive_int
 from framework.data import check_arrays
 from framework.errors import CheckpointError, ConfigError, DataError, DTypeError, MinidlError, TrainingError
 from framework.layer import Layer
@@ -165,6 +165,20 @@ class Trainer:
             ("bar", "lines", "notebook", "off").
         display_keys: log keys the display shows besides the loss and the
             validation loss (the metrics a callback ``monitor``s are added).
+        l2: lambda of the course's L2 regularisation (default 0, off): each
+            training step adds lambda/(2n) * (sum of squared penalized
+            weights) to the batch's loss, n its number of examples, and
+            lambda/n * W to each penalized weight's gradient. Biases and the
+            other parameters a layer declares ``unpenalized`` are left out.
+            The logged "loss" includes the term; "val_loss" and the metrics
+            do not. (An optimizer's ``weight_decay`` is another thing: see
+            docs/shapes-and-math.md.)
+        clip_grad_value: clip every gradient entry to [-v, v] after
+            backward (``torch.nn.utils.clip_grad_value_``); None: off.
+        clip_grad_norm: rescale all gradients together when their global
+            L2 norm exceeds this (``torch.nn.utils.clip_grad_norm_``:
+            factor max_norm / (norm + 1e-6)); after value clipping when
+            both are set; None: off. A non-finite norm stops training.
 
     After ``fit``, ``stopped_epoch`` is the epoch (from 1) after which a
     callback stopped training early (``stop_training``), else None; and
@@ -180,7 +194,8 @@ class Trainer:
                  batch_size: int = 32, shuffle: bool = True, seed: int | None = 0,
                  callbacks: Iterable[Callback] = (),
                  metrics: Sequence[str | Callable] | Mapping[str, Callable] = (),
-                 progress: bool | str = True, display_keys: Sequence[str] = ()):
+                 progress: bool | str = True, display_keys: Sequence[str] = (), l2: float = 0.0,
+                 clip_grad_norm: float | None = None, clip_grad_value: float | None = None):
         if not isinstance(model, Layer):
             raise TypeError(f"Trainer: `model` must be a Layer (e.g. a Sequential). Received: {type(model).__name__}")
         if not isinstance(loss, Loss):
@@ -199,6 +214,11 @@ class Trainer:
             if not isinstance(cb, Callback):
                 raise TypeError(f"Trainer: callbacks[{i}] is not a Callback. Received: {cb!r}")
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
+        self.l2 = check_hyperparameter("Trainer", "l2", l2, low=0.0)
+        self.clip_grad_norm = None if clip_grad_norm is None else check_hyperparameter(
+            "Trainer", "clip_grad_norm", clip_grad_norm, low=0.0, low_open=True)
+        self.clip_grad_value = None if clip_grad_value is None else check_hyperparameter(
+            "Trainer", "clip_grad_value", clip_grad_value, low=0.0, low_open=True)
         self.metrics = self._metrics(metrics)
         self.progress = progress
         self.display_keys = list(display_keys)
@@ -389,6 +409,8 @@ class Trainer:
     def _run_batches(self, batches: list, display: ProgressDisplay | None) -> None:
         """The rest of the current epoch's batches: the training loop's hot path."""
         model, loss_fn, optimizer = self.model, self.loss, self.optimizer
+        # None unless l2 or clipping is set: the loop then pays one test per step.
+        adjust = self._adjust_gradients if (self.l2 or self.clip_grad_norm or self.clip_grad_value) else None
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
@@ -403,6 +425,8 @@ class Trainer:
                     f"training stopped before applying this step (try a smaller learning rate, or "
                     f"standardised inputs). Parameters were not saved in this state.")
             model.backward(loss_fn.backward(), input_grad=False)
+            if adjust is not None:
+                value += adjust(n, b, n_batches)
             optimizer.step()
             self._loss_sum += value * n
             self._seen += n
@@ -413,6 +437,34 @@ class Trainer:
                 cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
             if self._interrupted:
                 self._stop_on_interrupt()
+
+    def _adjust_gradients(self, n: int, b: int, n_batches: int) -> float:
+        """After backward: the L2 term (its gradient added), then clipping. Returns the loss term."""
+        penalty = 0.0
+        if self.l2:
+            scale = self.l2 / n
+            for p in self.model.penalized_parameters():
+                flat = p.data.reshape(-1)
+                penalty += float(np.dot(flat, flat))
+                p.grad += scale * p.data
+            penalty *= scale / 2.0
+        if self.clip_grad_value is not None:
+            v = self.clip_grad_value
+            for p in self.optimizer.params:
+                np.clip(p.grad, -v, v, out=p.grad)
+        if self.clip_grad_norm is not None:
+            grads = [p.grad.reshape(-1) for p in self.optimizer.params]
+            norm = math.sqrt(sum(float(np.dot(g, g)) for g in grads))
+            if not math.isfinite(norm):
+                raise TrainingError(
+                    f"the gradient norm became {norm} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "
+                    f"clipping cannot rescale it, so training stopped before applying this step (try a "
+                    f"smaller learning rate, or standardised inputs)")
+            factor = self.clip_grad_norm / (norm + 1e-6)
+            if factor < 1.0:
+                for p in self.optimizer.params:
+                    p.grad *= factor
+        return penalty
 
     def _check_dtype(self, X: np.ndarray, what: str) -> None:
         dtype = self.model.dtype

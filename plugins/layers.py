@@ -82,6 +82,8 @@ class Linear(Layer):
 
     #: Arguments ``minidl check-plugins`` builds it with (besides in_features).
     conformance_config = {"out_features": 3}
+    #: L2 penalties apply to W only (the course's convention: biases are not regularised).
+    unpenalized = ("b",)
 
     def __init__(self, in_features: PositiveInt, out_features: PositiveInt, *, bias: bool = True,
                  init: str | Callable = "glorot_uniform", bias_init: str | Callable = "zeros",

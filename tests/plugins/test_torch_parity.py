@@ -228,3 +228,36 @@ def test_step_and_exponential_equal_torch():
             assert ours(epoch, 0.1) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)
             opt.step()
             sched.step()
+
+
+# --- gradient clipping: the Trainer's options against torch.nn.utils -------------------
+@pytest.mark.parametrize("options,torch_clip", [
+    (dict(clip_grad_norm=0.05), lambda ts: torch.nn.utils.clip_grad_norm_(ts, 0.05)),
+    (dict(clip_grad_norm=1e6), lambda ts: torch.nn.utils.clip_grad_norm_(ts, 1e6)),   # no clipping
+    (dict(clip_grad_value=0.01), lambda ts: torch.nn.utils.clip_grad_value_(ts, 0.01)),
+    (dict(clip_grad_value=0.01, clip_grad_norm=0.02),
+     lambda ts: (torch.nn.utils.clip_grad_value_(ts, 0.01), torch.nn.utils.clip_grad_norm_(ts, 0.02))),
+])
+def test_gradient_clipping(options, torch_clip):
+    from framework import Sequential, Trainer
+    from plugins.activations import Tanh
+    from plugins.layers import Linear
+    from plugins.losses import MSELoss
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((3, 16)), rng.standard_normal((1, 16)) * 3
+
+    def applied_gradients(**kw):
+        model = Sequential([Linear(3, 6, seed=1), Tanh(), Linear(6, 1, seed=2)])
+        before = [p.data.copy() for p in model.parameters()]
+        Trainer(model, MSELoss(), SGD(model.parameters(), lr=1.0), epochs=1, batch_size=16, shuffle=False,
+                progress=False, **kw).fit(X, y)
+        return [b - p.data for b, p in zip(before, model.parameters())]
+
+    raw = applied_gradients()
+    tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in raw]
+    for t_, g in zip(tensors, raw):
+        t_.grad = torch.tensor(g)
+    torch_clip(tensors)
+    for ours, t_ in zip(applied_gradients(**options), tensors):
+        np.testing.assert_allclose(ours, t_.grad.numpy(), rtol=1e-12, atol=1e-17)
