@@ -352,7 +352,7 @@ MINIDL = [sys.executable, "-m", "framework"]
 def slow_small(tmp_path) -> Path:
     """SMALL with enough data that a run takes a few seconds (time to send a signal)."""
     path = tmp_path / "slow.toml"
-    path.write_text(SMALL.replace("n_samples = 200", "n_samples = 4000").replace("epochs = 4", "epochs = 30"))
+    path.write_text(SMALL.replace("n_samples = 200", "n_samples = 8000").replace("epochs = 4", "epochs = 30"))
     return path
 
 
