@@ -368,15 +368,23 @@ def load_experiment(path: str | Path, overrides: typing.Iterable[str] = ()) -> E
     CLI's ``--set``). Relative data paths resolve against the file's folder.
     """
     path = Path(path)
+    experiment = Experiment.from_dict(read_experiment_data(path, overrides), source=str(path))
+    experiment._base_dir = path.resolve().parent
+    return experiment
+
+
+def read_experiment_data(path: str | Path, overrides: typing.Iterable[str] = ()) -> dict[str, Any]:
+    """An experiment file as a dict with ``overrides`` (``--set``) applied, not yet validated.
+
+    Errors name the file (:class:`ConfigError`).
+    """
     data = read_config(path)
     for assignment in overrides:
         try:
             apply_override(data, assignment)
         except ConfigError as exc:
             raise ConfigError(exc.problems, str(path)) from None
-    experiment = Experiment.from_dict(data, source=str(path))
-    experiment._base_dir = path.resolve().parent
-    return experiment
+    return data
 
 
 # ----------------------------------------------------------------------------

@@ -42,15 +42,15 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from framework.config_files import atomic_write_text, parse_key, read_config, set_path, apply_override
+from framework.config_files import atomic_write_text, parse_key, set_path
 from framework.errors import ConfigError, MinidlError
-from framework.experiment import Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform
+from framework.experiment import Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform, read_experiment_data
+from framework.rundir import RunLock, create_run_dir
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed", "interrupted", "cancelled", "pending")
@@ -175,12 +175,7 @@ def load_sweep(path: str | Path, overrides: Iterable[str] = (), grid: Iterable[s
     unread (a cluster whose files this machine does not have).
     """
     path = Path(path)
-    data = read_config(path)
-    for assignment in overrides:
-        try:
-            apply_override(data, assignment)
-        except ConfigError as exc:
-            raise ConfigError(exc.problems, str(path)) from None
+    data = read_experiment_data(path, overrides)
     if grid or n_trials is not None:
         section = data.setdefault("sweep", {})
         if not isinstance(section, dict):
@@ -343,65 +338,8 @@ def check_trials(trials: list[Trial], source: str | None) -> None:
 # The sweep directory
 # ----------------------------------------------------------------------------
 def new_sweep_dir(name: str, sweeps_dir: str | Path = "sweeps") -> Path:
-    """Create ``sweeps/<name>-<YYYYmmdd-HHMMSS>`` atomically (exclusive mkdir; a suffix when taken)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    Path(sweeps_dir).mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        path = Path(sweeps_dir) / (f"{safe}-{stamp}" if n == 1 else f"{safe}-{stamp}-{n}")
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            continue
-    raise SweepError(f"could not create a sweep directory in {sweeps_dir}: every name is taken")
-
-
-class _SweepLock:
-    """``SWEEP/.lock`` (pid and host) while a sweep runs: a second run of the same sweep is refused;
-    a lock left by a process that no longer exists on this host is taken over."""
-
-    def __init__(self, sweep_dir: Path):
-        self.path = sweep_dir / ".lock"
-
-    def __enter__(self):
-        import socket
-
-        me = f"{os.getpid()} {socket.gethostname()}\n"
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    pid_text, host = self.path.read_text().split()
-                    pid = int(pid_text)
-                except (OSError, ValueError):
-                    pid, host = -1, ""
-                if host == socket.gethostname() and pid > 0 and _alive(pid):
-                    raise SweepError(f"{self.path.parent} is being run by process {pid} on {host}; "
-                                     f"wait for it, or stop it first") from None
-                if host and host != socket.gethostname():
-                    raise SweepError(f"{self.path.parent} is locked by process {pid} on {host}; if that "
-                                     f"process is gone, remove {self.path}") from None
-                self.path.unlink(missing_ok=True)  # left by a process that is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me)
-            return self
-        raise SweepError(f"could not lock {self.path.parent}")
-
-    def __exit__(self, *exc):
-        self.path.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Create ``sweeps/<name>-<YYYYmmdd-HHMMSS>[-N]`` atomically, as run directories are created."""
+    return create_run_dir(sweeps_dir, name)
 
 
 def save_state(sweep_dir: Path, sweep: Sweep, results: dict[str, dict[str, Any]]) -> None:
@@ -519,7 +457,7 @@ def run_sweep(sweep: Sweep, *, sweeps_dir: str | Path = "sweeps", sweep_dir: str
         sweep_dir = new_sweep_dir(sweep.name, sweeps_dir)
         atomic_write_text(sweep_dir / "sweep.toml", _sweep_toml(sweep))
     sweep_dir = Path(sweep_dir).resolve()
-    with _SweepLock(sweep_dir):
+    with RunLock(sweep_dir):  # a second run of this sweep is refused; a dead one's lock is taken over
         return _run_locked(sweep, sweep_dir, dict(results or {}), runner, progress, log)
 
 

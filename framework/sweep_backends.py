@@ -21,7 +21,6 @@ as its seed (the worker generates it again).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 import warnings
@@ -61,12 +60,11 @@ def run_trial(task: dict[str, Any], blas_threads: int | None = None) -> dict[str
             if latest_checkpoint(run_dir / "checkpoints") is not None:
                 resume = run_dir
             else:
-                for name in TRIAL_FILES:
-                    (run_dir / name).unlink(missing_ok=True)
-                if (run_dir / "checkpoints").is_dir() and not any((run_dir / "checkpoints").iterdir()):
-                    shutil.rmtree(run_dir / "checkpoints")
+                _clear_unstarted(run_dir)
         else:
-            run_dir.mkdir()  # exclusive: two sweeps never share a trial directory
+            # Exclusive, and under this exact name (not create_unique_dir's "-2"): the sweep's table,
+            # sweep.json and --resume name each trial's directory by its number.
+            run_dir.mkdir()
         run = run_experiment(experiment, run_dir=None if resume else run_dir, resume=resume, progress=False)
         result.update(status="ok", final={k: float(v) for k, v in run.summary["final"].items()},
                       epochs=int(run.summary["epochs"]))
@@ -107,6 +105,22 @@ def start_method(blas_threads: int | None) -> str:
         except ImportError:
             return "spawn"
     return "fork"
+
+
+def _clear_unstarted(run_dir: Path) -> None:
+    """Remove what a trial killed before its first checkpoint wrote, so that it can start again:
+    only the files a run writes (and their temporary files), nothing else."""
+    from framework.checkpoint import remove_stale_temps
+
+    for entry in list(run_dir.iterdir()):
+        if entry.name in TRIAL_FILES or any(entry.name.startswith(f".{name}.") and entry.name.endswith(".tmp")
+                                            for name in TRIAL_FILES):
+            entry.unlink()
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir():
+        remove_stale_temps(checkpoints)
+        if not any(checkpoints.iterdir()):
+            checkpoints.rmdir()
 
 
 def _limit_blas(threads: int) -> None:

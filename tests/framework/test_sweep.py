@@ -194,6 +194,12 @@ def test_a_local_sweep_writes_run_directories_that_reproduce_alone(tmp_path, cap
         assert float(row["val_r2"]) == alone.summary["final"]["val_r2"]
         assert json.loads((trial_dir / "summary.json").read_text())["final"] == alone.summary["final"]
         assert (trial_dir / "metrics.csv").read_text() == (tmp_path / f"alone-{row['trial']}" / "metrics.csv").read_text()
+        # and it is a run directory like any other: its model loads and predicts what the run alone's does
+        from framework import load_model
+
+        X = np.random.default_rng(0).standard_normal((2, 5))
+        np.testing.assert_array_equal(load_model(trial_dir).predict(X),
+                                      load_model(tmp_path / f"alone-{row['trial']}").predict(X))
 
 
 def test_worker_processes_get_one_blas_thread_when_several_run(tmp_path):
@@ -370,18 +376,31 @@ def test_plots_of_a_sweep_are_images_and_log_scaled_where_the_values_are(tmp_pat
 def test_a_sweep_being_run_is_locked_and_a_stale_lock_is_taken_over(tmp_path, capsys):
     import socket
 
+    from framework.rundir import RunLock
+
     assert main(["sweep", str(SIGMOID), "--grid", "seed=1", "--set", SMALL[0], "--set", SMALL[1], "--jobs", "1",
                  "--sweeps-dir", str(tmp_path), "--quiet"]) == 0
     sweep_dir = next(tmp_path.iterdir())
     assert not (sweep_dir / ".lock").exists()   # released at the end
     finished = (sweep_dir / "trial-0000" / "summary.json").read_text()
-    (sweep_dir / ".lock").write_text(f"{os.getpid()} {socket.gethostname()}\n")   # a live process
     capsys.readouterr()
-    assert main(["sweep", "--resume", str(sweep_dir), "--quiet"]) == 1
-    assert f"{sweep_dir} is being run by process {os.getpid()}" in capsys.readouterr().err
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    (sweep_dir / ".lock").write_text(f"{dead.stdout.strip()} {socket.gethostname()}\n")   # a process that is gone
+    with RunLock(sweep_dir):   # as another live `minidl sweep --resume` would hold it
+        assert main(["sweep", "--resume", str(sweep_dir), "--quiet"]) == 1
+    assert f"{sweep_dir} is in use by a live run (pid {os.getpid()} on host" in capsys.readouterr().err
+    (sweep_dir / ".lock").write_text(json.dumps({"pid": 999_999_999, "host": socket.gethostname()}))   # left behind
     assert main(["sweep", "--resume", str(sweep_dir), "--quiet"]) == 0
     assert "1 trial: 1 ok" in capsys.readouterr().out
     assert not (sweep_dir / ".lock").exists()
     assert (sweep_dir / "trial-0000" / "summary.json").read_text() == finished   # finished: skipped
+
+
+def test_a_trial_killed_before_its_first_checkpoint_starts_again_keeping_foreign_files(tmp_path):
+    from framework.sweep_backends import _clear_unstarted
+
+    trial = tmp_path / "trial-0003"
+    (trial / "checkpoints").mkdir(parents=True)
+    for name in ("experiment.toml", "metrics.csv", ".metrics.csv.abcd1234.tmp", "notes.txt"):
+        (trial / name).write_text("x")
+    (trial / "checkpoints" / ".checkpoint-e00001-b0000000.npz.abcd1234.tmp").write_text("x")
+    _clear_unstarted(trial)
+    assert sorted(p.name for p in trial.iterdir()) == ["notes.txt"]   # not minidl's: kept
