@@ -310,7 +310,9 @@ class Trainer:
                 # The metadata is validated, but a callback's own state is the callback's format.
                 raise CheckpointError(f"{ckpt.path}: the trainer or callback state does not fit this "
                                       f"Trainer ({type(exc).__name__}: {str(exc)[:200]})") from None
-            target = self.epochs
+            # A run that a callback had stopped is over: resuming it trains nothing (the callbacks'
+            # on_train_end still runs, so early stopping returns the same restored model).
+            target = self.epoch if ckpt.trainer.get("stop_training") else self.epochs
         else:
             target = self.epoch + self.epochs  # Keras semantics: every fit trains `epochs` more
         self.target_epochs = target

@@ -248,3 +248,22 @@ def test_checkpoint_keeps_only_the_last_it_wrote(tmp_path):
     make(epochs=5, callbacks=[ModelCheckpoint(tmp_path, keep_last=2)]).fit(X, y)
     names = sorted(p.name for p in tmp_path.glob("*.npz"))
     assert names == ["checkpoint-e00004-b000000.npz", "checkpoint-e00005-b000000.npz", "checkpoint-user-file.npz"]
+
+
+def test_resuming_a_checkpoint_of_a_stopped_run_trains_nothing_and_returns_the_same_model(tmp_path):
+    X, y = data()
+    Xv, yv = data(m=30, seed=3)
+
+    def trainer():
+        return make(epochs=20, callbacks=[EarlyStopping(monitor="val_loss", patience=2, min_delta=10.0),
+                                          ModelCheckpoint(str(tmp_path), keep_last=5)])
+
+    first = trainer()
+    first.fit(X, y, validation_data=(Xv, yv))
+    assert first.stopped_epoch == 3 and first.restored_epoch == 1
+    again = trainer()
+    history = again.fit(X, y, validation_data=(Xv, yv), resume_from=latest_checkpoint(tmp_path))
+    assert history.epochs.tolist() == [1, 2, 3] and again.epoch == 3
+    assert again.restored_epoch == 1 and again.final_logs() == first.final_logs()
+    for a, b in zip(again.model.parameters(), first.model.parameters()):
+        np.testing.assert_array_equal(a.data, b.data)
