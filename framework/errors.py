@@ -54,6 +54,19 @@ class ConfigError(MinidlError, ValueError):
         super().__init__("\n".join(lines))
 
 
+class ArgumentError(ConfigError):
+    """A component was called with arguments its type hints refuse, from Python or from a file.
+
+    The message is the one an experiment file gets for the same mistake,
+    with the call in place of the file: ``1 problem in Linear(in_features=0,
+    out_features=3):`` then ``in_features: Input should be greater than 0. Received: 0``.
+    """
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An :class:`ArgumentError` in which every problem is an argument of the wrong type."""
+
+
 class RegistryError(MinidlError, LookupError):
     """A component name is not registered (or its plugin failed to load)."""
 

@@ -37,6 +37,7 @@ from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
+from framework.checks import ValidatedArguments
 from framework.errors import BackwardError, DTypeError, LayerInitError, ShapeError, StateError
 from framework.parameter import Parameter
 
@@ -113,7 +114,7 @@ class _NoCache:
 NO_CACHE: Any = _NoCache()
 
 
-class Layer:
+class Layer(ValidatedArguments):
     """Base class of layers and activations.
 
     Shape:

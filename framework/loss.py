@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from framework.checks import ValidatedArguments
 from framework.errors import BackwardError, DTypeError, ShapeError
 from framework.layer import NO_CACHE
 
 
-class Loss:
+class Loss(ValidatedArguments):
     """Base class of losses: L = loss(y_hat, y), a Python float.
 
     Subclasses implement ``forward_pass(y_hat, y) -> (L, cache)`` and

@@ -7,13 +7,13 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from framework.checks import check_hyperparameter
+from framework.checks import ValidatedArguments, check_hyperparameter
 from framework.memory import check_bytes
 from framework.errors import StateError
 from framework.parameter import Parameter
 
 
-class Optimizer:
+class Optimizer(ValidatedArguments):
     """Base class of optimizers.
 
     Args:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 import pydantic
-from pydantic import ConfigDict, create_model
+from pydantic import ConfigDict, StrictBool, create_model
 
 from framework.errors import ConfigError, MemoryLimitError, MinidlError, PluginError, RegistryError
 from framework.kinds import KINDS, kind as kind_record
@@ -367,6 +367,8 @@ def model_from_signature(component: Callable, *, skip=frozenset(), optional=froz
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD) or param.name in skip:
             continue
         annotation = hints.get(param.name, Any)
+        if annotation is bool:  # a switch is true or false: not 1, "yes" or "off"
+            annotation = StrictBool
         default = ... if param.default is param.empty else param.default
         if param.name in optional and default is ...:
             annotation, default = Optional[annotation], None

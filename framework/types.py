@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from framework.paths import RUN_PATH, check_run_path
 
@@ -24,7 +24,23 @@ PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 UnitInterval = Annotated[float, Field(ge=0, lt=1, allow_inf_nan=False)]
-FloatDType = Literal["float32", "float64"]
+UnitClosed = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def _dtype_name(value):
+    """numpy dtypes and scalar types (np.float32, np.dtype("float64")) by name; anything else as given."""
+    if isinstance(value, str):
+        return value
+    try:
+        import numpy as np
+
+        return np.dtype(value).name if isinstance(value, (type, np.dtype)) else value
+    except TypeError:
+        return value
+
+
+#: "float32" or "float64"; from Python, np.float32 or np.dtype("float64") too.
+FloatDType = Annotated[Literal["float32", "float64"], BeforeValidator(_dtype_name)]
 
 #: An output path of a component (a callback's ``path`` or ``directory``):
 #: relative to the run directory, refused at validation when absolute or
@@ -48,4 +64,4 @@ LOG_KEY = _LogKeyMarker()
 LogKey = Annotated[str, LOG_KEY]
 
 __all__ = ["PositiveInt", "NonNegativeInt", "PositiveFloat", "NonNegativeFloat",
-           "FiniteFloat", "UnitInterval", "FloatDType", "RunPath", "MAX_INT", "LogKey", "LOG_KEY"]
+           "FiniteFloat", "UnitInterval", "UnitClosed", "FloatDType", "RunPath", "MAX_INT", "LogKey", "LOG_KEY"]

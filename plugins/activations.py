@@ -37,7 +37,6 @@ import math
 
 import numpy as np
 
-from framework.checks import check_hyperparameter
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
 from framework.types import FiniteFloat, PositiveFloat
@@ -149,7 +148,7 @@ class LeakyReLU(Layer):
 
     def __init__(self, negative_slope: FiniteFloat = 0.01):
         super().__init__()
-        self.negative_slope = check_hyperparameter("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope = negative_slope
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
@@ -181,7 +180,7 @@ class ELU(Layer):
 
     def __init__(self, alpha: FiniteFloat = 1.0):
         super().__init__()
-        self.alpha = check_hyperparameter("ELU", "alpha", alpha)
+        self.alpha = alpha
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
@@ -264,8 +263,8 @@ class Softplus(Layer):
 
     def __init__(self, beta: PositiveFloat = 1.0, threshold: FiniteFloat = 20.0):
         super().__init__()
-        self.beta = check_hyperparameter("Softplus", "beta", beta, low=0.0, low_open=True)
-        self.threshold = check_hyperparameter("Softplus", "threshold", threshold)
+        self.beta = beta
+        self.threshold = threshold
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)

@@ -12,12 +12,11 @@ from typing import Callable
 
 import numpy as np
 
-from framework.checks import check_hyperparameter, check_positive_int
 from framework.errors import ShapeError
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
 from framework.memory import check_array
-from framework.types import FloatDType, PositiveInt
+from framework.types import FloatDType, PositiveFloat, PositiveInt, UnitClosed
 
 
 def make_rng(owner: str, seed: int | None, rng: np.random.Generator | None) -> np.random.Generator:
@@ -90,11 +89,9 @@ class Linear(Layer):
                  seed: int | None = None, rng: np.random.Generator | None = None,
                  dtype: FloatDType = "float64"):
         super().__init__()
-        self.in_features = check_positive_int("Linear", "in_features", in_features)
-        self.out_features = check_positive_int("Linear", "out_features", out_features)
+        self.in_features = in_features
+        self.out_features = out_features
         dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"Linear: expected `dtype` to be 'float32' or 'float64'. Received: dtype={dtype}")
         generator = make_rng("Linear", seed, rng)
         shape_w = (self.out_features, self.in_features)
         self.W = self.add_parameter("W", resolve_initializer("Linear", init)(shape_w, generator, dtype))
@@ -135,13 +132,6 @@ class Linear(Layer):
         return f"{self.in_features} -> {self.out_features}" + ("" if self.b is not None else ", bias=False")
 
 
-def _float_dtype(owner: str, dtype) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"{owner}: expected `dtype` to be 'float32' or 'float64'. Received: dtype={dtype}")
-    return dtype
-
-
 class Dropout(Layer):
     r"""Inverted dropout: in training, Y = X * M / (1 - p), M_ij ~ Bernoulli(1 - p); else Y = X.
 
@@ -171,9 +161,9 @@ class Dropout(Layer):
     stochastic = True
     conformance_config = {"p": 0.5}
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: UnitClosed = 0.5):
         super().__init__()
-        self.p = check_hyperparameter("Dropout", "p", p, low=0.0, high=1.0)
+        self.p = p
 
     def forward_pass(self, X, training):
         if not training:
@@ -247,15 +237,14 @@ class BatchNorm(Layer):
 
     conformance_config: dict = {}
 
-    def __init__(self, in_features: PositiveInt, *, momentum: float | None = 0.1, eps: float = 1e-5,
+    def __init__(self, in_features: PositiveInt, *, momentum: UnitClosed | None = 0.1, eps: PositiveFloat = 1e-5,
                  affine: bool = True, dtype: FloatDType = "float64"):
         super().__init__()
-        self.in_features = check_positive_int("BatchNorm", "in_features", in_features)
-        self.momentum = None if momentum is None else check_hyperparameter("BatchNorm", "momentum", momentum,
-                                                                           low=0.0, high=1.0)
-        self.eps = check_hyperparameter("BatchNorm", "eps", eps, low=0.0, low_open=True)
+        self.in_features = in_features
+        self.momentum = momentum
+        self.eps = eps
         self.affine = bool(affine)
-        dtype = _float_dtype("BatchNorm", dtype)
+        dtype = np.dtype(dtype)
         shape = (self.in_features, 1)
         self.gamma = self.add_parameter("gamma", np.ones(shape, dtype)) if self.affine else None
         self.beta = self.add_parameter("beta", np.zeros(shape, dtype)) if self.affine else None

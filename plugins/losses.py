@@ -25,17 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from typing import Annotated
-
-from pydantic import Field
-
-from framework.checks import check_hyperparameter
 from framework.errors import DataError, DTypeError, ShapeError
 from framework.hookspecs import hookimpl
 from framework.loss import Loss
-from framework.types import PositiveFloat
+from framework.types import PositiveFloat, UnitClosed
 
-UnitClosed = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class MSELoss(Loss):
@@ -160,7 +154,7 @@ class HuberLoss(Loss):
 
     def __init__(self, delta: PositiveFloat = 1.0):
         super().__init__()
-        self.delta = check_hyperparameter("HuberLoss", "delta", delta, low=0.0, low_open=True)
+        self.delta = delta
 
     def forward_pass(self, y_hat, y):
         d = np.subtract(y_hat, y)
@@ -223,8 +217,7 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, label_smoothing: UnitClosed = 0.0):
         super().__init__()
-        self.label_smoothing = check_hyperparameter("CrossEntropyLoss", "label_smoothing", label_smoothing,
-                                                    low=0.0, high=1.0)
+        self.label_smoothing = label_smoothing
 
     def target_rows(self, out_rows):
         return (1, out_rows)

@@ -22,18 +22,15 @@ Derivations and the torch.optim equivalence: docs/shapes-and-math.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Iterable
+from typing import Iterable
 
 import numpy as np
-from pydantic import Field
 
 from framework.hookspecs import hookimpl
-from framework.checks import check_hyperparameter
 from framework.optimizer import Optimizer
 from framework.parameter import Parameter
-from framework.types import NonNegativeFloat, PositiveFloat, UnitInterval
+from framework.types import NonNegativeFloat, PositiveFloat, UnitClosed, UnitInterval
 
-UnitClosed = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
 class SGD(Optimizer):
@@ -59,15 +56,13 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.01,
                  momentum: UnitInterval = 0.0, dampening: UnitClosed = 0.0,
                  weight_decay: NonNegativeFloat = 0.0, nesterov: bool = False):
-        self.momentum = check_hyperparameter("SGD", "momentum", momentum, low=0.0, high=1.0, high_open=True)
-        self.dampening = check_hyperparameter("SGD", "dampening", dampening, low=0.0, high=1.0)
-        self.weight_decay = check_hyperparameter("SGD", "weight_decay", weight_decay, low=0.0)
-        if not isinstance(nesterov, (bool, np.bool_)):
-            raise TypeError(f"SGD: expected `nesterov` to be True or False. Received: nesterov={nesterov!r}")
+        self.momentum = momentum
+        self.dampening = dampening
+        self.weight_decay = weight_decay
         if nesterov and (self.momentum == 0 or self.dampening != 0):
             raise ValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0. "
                              f"Received: momentum={self.momentum!r}, dampening={self.dampening!r}")
-        self.nesterov = bool(nesterov)
+        self.nesterov = nesterov
         super().__init__(params, lr)
 
     def init_state(self, param):
@@ -129,14 +124,11 @@ class Adam(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.001,
                  beta1: UnitInterval = 0.9, beta2: UnitInterval = 0.999, eps: PositiveFloat = 1e-8,
                  weight_decay: NonNegativeFloat = 0.0, amsgrad: bool = False):
-        name = type(self).__name__
-        self.beta1 = check_hyperparameter(name, "beta1", beta1, low=0.0, high=1.0, high_open=True)
-        self.beta2 = check_hyperparameter(name, "beta2", beta2, low=0.0, high=1.0, high_open=True)
-        self.eps = check_hyperparameter(name, "eps", eps, low=0.0, low_open=True)
-        self.weight_decay = check_hyperparameter(name, "weight_decay", weight_decay, low=0.0)
-        if not isinstance(amsgrad, (bool, np.bool_)):
-            raise TypeError(f"{name}: expected `amsgrad` to be True or False. Received: amsgrad={amsgrad!r}")
-        self.amsgrad = bool(amsgrad)
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.amsgrad = amsgrad
         super().__init__(params, lr)
 
     def init_state(self, param):
@@ -228,13 +220,11 @@ class RMSprop(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: PositiveFloat = 0.01, alpha: UnitInterval = 0.99,
                  eps: PositiveFloat = 1e-8, weight_decay: NonNegativeFloat = 0.0,
                  momentum: UnitInterval = 0.0, centered: bool = False):
-        self.alpha = check_hyperparameter("RMSprop", "alpha", alpha, low=0.0, high=1.0, high_open=True)
-        self.eps = check_hyperparameter("RMSprop", "eps", eps, low=0.0, low_open=True)
-        self.weight_decay = check_hyperparameter("RMSprop", "weight_decay", weight_decay, low=0.0)
-        self.momentum = check_hyperparameter("RMSprop", "momentum", momentum, low=0.0, high=1.0, high_open=True)
-        if not isinstance(centered, (bool, np.bool_)):
-            raise TypeError(f"RMSprop: expected `centered` to be True or False. Received: centered={centered!r}")
-        self.centered = bool(centered)
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.centered = centered
         super().__init__(params, lr)
 
     def init_state(self, param):

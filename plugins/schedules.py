@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 
+from framework.checks import validate_arguments
 from framework.hookspecs import hookimpl
 from framework.types import NonNegativeFloat, PositiveFloat, PositiveInt
 
@@ -32,24 +33,18 @@ def constant():
     return lambda epoch, base_lr: base_lr
 
 
+@validate_arguments
 def step(step_size: PositiveInt, gamma: PositiveFloat = 0.1):
-    if step_size <= 0 or not gamma > 0:
-        raise ValueError(f"step schedule: expected step_size > 0 and gamma > 0. "
-                         f"Received: step_size={step_size!r}, gamma={gamma!r}")
     return lambda epoch, base_lr: base_lr * gamma ** (epoch // step_size)
 
 
+@validate_arguments
 def exponential(gamma: PositiveFloat):
-    if not gamma > 0:
-        raise ValueError(f"exponential schedule: expected gamma > 0. Received: gamma={gamma!r}")
     return lambda epoch, base_lr: base_lr * gamma ** epoch
 
 
+@validate_arguments
 def cosine(total_epochs: PositiveInt, min_lr: NonNegativeFloat = 0.0):
-    if total_epochs <= 0 or min_lr < 0:
-        raise ValueError(f"cosine schedule: expected total_epochs > 0 and min_lr >= 0. "
-                         f"Received: total_epochs={total_epochs!r}, min_lr={min_lr!r}")
-
     def schedule(epoch, base_lr):
         if epoch >= total_epochs:
             return min_lr
@@ -58,15 +53,13 @@ def cosine(total_epochs: PositiveInt, min_lr: NonNegativeFloat = 0.0):
     return schedule
 
 
+@validate_arguments
 def inverse_time(decay_rate: NonNegativeFloat, time_interval: PositiveInt = 1):
     """The course's learning-rate decay: base_lr / (1 + decay_rate * (epoch // time_interval)).
 
     With time_interval = 1 this is alpha_0 / (1 + decay_rate * epoch_num);
     a larger interval lowers the rate in steps, every time_interval epochs.
     """
-    if not (math.isfinite(decay_rate) and decay_rate >= 0) or time_interval <= 0:
-        raise ValueError(f"inverse_time schedule: expected decay_rate >= 0 and time_interval > 0. "
-                         f"Received: decay_rate={decay_rate!r}, time_interval={time_interval!r}")
     return lambda epoch, base_lr: base_lr / (1.0 + decay_rate * (epoch // time_interval))
 
 

@@ -115,7 +115,7 @@ def test_activation_arguments_are_validated():
     with pytest.raises(ConfigError, match=r"model.layers\[0\].beta: Input should be greater than 0"):
         Experiment.from_dict({"model": {"layers": [{"type": "softplus", "beta": 0.0}]}, "loss": {"type": "mse"},
                               "optimizer": {"type": "sgd"}})
-    with pytest.raises(ValueError, match=r"ELU: expected `alpha` to be a finite number. Received: alpha=nan"):
+    with pytest.raises(ValueError, match=r"1 problem in ELU\(alpha=nan\):\n  alpha: Input should be a finite number. Received: nan"):
         ELU(float("nan"))
 
 

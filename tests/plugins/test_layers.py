@@ -63,10 +63,10 @@ def test_callable_init():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(in_features=0, out_features=3), r"expected `in_features` to be a positive integer. Received: in_features=0"),
-    (dict(in_features=2, out_features=-3), r"expected `out_features` to be a positive integer. Received: out_features=-3"),
-    (dict(in_features=2.5, out_features=3), r"Received: in_features=2.5"),
-    (dict(in_features=2, out_features=3, dtype="int32"), r"'float32' or 'float64'. Received: dtype=int32"),
+    (dict(in_features=0, out_features=3), r"in_features: Input should be greater than 0. Received: 0"),
+    (dict(in_features=2, out_features=-3), r"out_features: Input should be greater than 0. Received: -3"),
+    (dict(in_features=2.5, out_features=3), r"in_features: Input should be a valid integer. Received: 2.5"),
+    (dict(in_features=2, out_features=3, dtype="int32"), r"dtype: Input should be 'float32' or 'float64'. Received: 'int32'"),
     (dict(in_features=2, out_features=3, seed=1, rng=np.random.default_rng()), r"either `seed` or `rng`"),
 ])
 def test_bad_arguments(kwargs, message):

@@ -35,6 +35,7 @@ def test_schedules():
     cos = schedules.cosine(total_epochs=4, min_lr=0.1)
     assert cos(0, 1.0) == 1.0 and cos(2, 1.0) == pytest.approx(0.55) and cos(4, 1.0) == 0.1 and cos(9, 1.0) == 0.1
     assert schedules.constant()(7, 0.3) == 0.3
-    with pytest.raises(ValueError, match="expected step_size > 0"):
+    with pytest.raises(ValueError, match=r"1 problem in step\(step_size=0\):\n  step_size: Input should be greater than 0. "
+                                         r"Received: 0"):
         schedules.step(step_size=0)
     assert math.isclose(cos(1, 1.0), 0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
