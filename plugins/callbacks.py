@@ -112,15 +112,15 @@ class EarlyStopping(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait,
+                # Arrays, not lists: a checkpoint stores them as array members, not as text.
                 "best_weights": None if self.best_weights is None else
-                {n: {"dtype": str(a.dtype), "shape": list(a.shape), "values": a.ravel().tolist()}
-                 for n, a in self.best_weights.items()}}
+                {n: a.copy() for n, a in self.best_weights.items()}}
 
     def load_state_dict(self, state):
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
         weights = state.get("best_weights")
         self.best_weights = None if weights is None else {
-            n: np.array(w["values"], dtype=w["dtype"]).reshape(w["shape"]) for n, w in weights.items()}
+            n: np.array(w, copy=True) for n, w in weights.items()}
 
     def __repr__(self):
         return f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience}, mode={self.mode!r})"

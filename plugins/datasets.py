@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import zipfile
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -132,9 +131,10 @@ def _read_digits() -> tuple[np.ndarray, np.ndarray]:
     """(pixels (1797, 64) uint8 in 0..16, labels (1797,) uint8) from the package's own file."""
     where = resources.files("plugins").joinpath(DIGITS_FILE)
     try:
-        with where.open("rb") as fh, np.load(fh, allow_pickle=False) as archive:
-            pixels, labels = archive["pixels"], archive["labels"]
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        with resources.as_file(where) as path:
+            arrays = read_npz(path, ["pixels", "labels"], error=DataError)  # the one checked reader
+        pixels, labels = arrays["pixels"], arrays["labels"]
+    except (OSError, DataError) as exc:
         raise DataError(f"digits: cannot read the packaged data file {where} ({exc}); the installation "
                         f"is incomplete: reinstall minidl") from exc
     if (pixels.shape != (1797, 64) or labels.shape != (1797,) or pixels.dtype != np.uint8

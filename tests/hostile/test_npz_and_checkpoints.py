@@ -205,3 +205,25 @@ def test_a_callback_state_that_does_not_fit_is_a_checkpoint_error(tmp_path, chec
     with pytest.raises(CheckpointError, match=r"bad.npz: the trainer or callback state does not fit this "
                                               r"Trainer \(KeyError: 'base_lr'\)"):
         t.fit(np.zeros((3, 8)), np.zeros((1, 8)), resume_from=bad)
+
+
+def test_arrays_in_callback_state_are_stored_as_members_not_text(tmp_path):
+    from plugins.callbacks import EarlyStopping
+
+    m = Sequential([Linear(3, 50, seed=0), Sigmoid(), Linear(50, 1, seed=1)])
+    opt = SGD(m.parameters(), lr=0.1)
+    stop = EarlyStopping(monitor="loss", patience=100)
+    t = Trainer(m, MSELoss(), opt, epochs=2, batch_size=4, progress=False, callbacks=[stop])
+    rng = np.random.default_rng(0)
+    t.fit(rng.standard_normal((3, 8)), rng.standard_normal((1, 8)))
+    path = save_checkpoint(tmp_path / "c.npz", m, opt, trainer=t.state_dict())
+    with np.load(path, allow_pickle=False) as f:
+        meta_bytes = f["meta"].nbytes
+        members = f.files
+    assert "arrays/0" in members and meta_bytes < 4000  # 201 weights would be ~4 KB of text alone
+    saved = [c for c in load_checkpoint(path).trainer["callbacks"] if c["class"] == "EarlyStopping"][0]["state"]
+    for name, p in m.named_parameters():
+        np.testing.assert_array_equal(saved["best_weights"][name], stop.best_weights[name])
+    fresh = EarlyStopping(monitor="loss")
+    fresh.load_state_dict(saved)
+    assert fresh.best == stop.best and fresh.best_weights.keys() == stop.best_weights.keys()
