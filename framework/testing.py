@@ -65,6 +65,13 @@ The layer checks (each reported by name):
   gradients, without upcasting;
 * ``config_round_trip`` (with ``registered_name``): building from the
   registry with ``config`` gives the same parameters and outputs.
+
+Losses have their kit too: :func:`loss_checks`, :func:`check_loss`,
+:func:`assert_loss_conforms` and :func:`check_registered_loss` (value,
+float64 gradients against central differences, gradient shape, the
+backward contract, inputs untouched, float32). A loss whose inputs are not
+any real numbers (probabilities, class indices) declares
+``conformance_data(rng) -> (y_hat, y)``.
 """
 
 from __future__ import annotations
@@ -80,6 +87,7 @@ import numpy as np
 from framework.errors import BackwardError, ConfigError, MinidlError
 from framework.gradcheck import gradcheck
 from framework.layer import Layer
+from framework.loss import Loss
 
 Status = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
 
@@ -568,3 +576,111 @@ def check_registered_layer(name: str, in_features: int = 4) -> ConformanceReport
         report.results.append(CheckResult("construct", "failed", detail))
         return report
     return check_layer(make, in_features, registered_name=name, config=config)
+
+
+# ----------------------------------------------------------------------------
+# Losses
+# ----------------------------------------------------------------------------
+def default_loss_data(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Real-valued y_hat and y of shape (3, 6): what a loss without ``conformance_data`` is checked on."""
+    return rng.standard_normal((3, 6)), rng.standard_normal((3, 6))
+
+
+def loss_checks(make_loss: Callable[[], Loss], y_hat: np.ndarray | None = None, y: np.ndarray | None = None, *,
+                seed: int = 0, tol: float = 1e-6, target: str | None = None,
+                skip: dict[str, str] | None = None, xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of a loss on (y_hat, y), float64; default data from the loss's ``conformance_data(rng)``.
+
+    * ``value``: ``loss(y_hat, y)`` is a finite Python float, the same twice;
+    * ``gradients``: dL/dy_hat agrees with central differences in float64;
+    * ``gradient_shape``: it has y_hat's shape and dtype;
+    * ``backward_before_forward``: raises :class:`BackwardError`; so does a second backward;
+    * ``inputs_not_mutated``: forward and backward leave y_hat and y untouched;
+    * ``float32``: float32 inputs give a float32 gradient.
+    """
+    probe = make_loss()
+    if not isinstance(probe, Loss):
+        raise KitError(f"make_loss() returned {type(probe).__name__}, not a framework.Loss")
+    if y_hat is None or y is None:
+        data = getattr(probe, "conformance_data", default_loss_data)
+        y_hat, y = data(np.random.default_rng(seed))
+    y_hat, y = np.asarray(y_hat, dtype=np.float64), np.asarray(y)
+    name = target or repr(probe)
+
+    def value():
+        loss = make_loss()
+        a, b = loss(y_hat.copy(), y.copy()), loss(y_hat.copy(), y.copy())
+        expect(isinstance(a, float) and np.isfinite(a), f"the loss returned {a!r}, not a finite float")
+        expect(a == b, f"two calls on the same data gave {a!r} and {b!r}")
+        return f"{a:.6g}"
+
+    def gradients():
+        report = gradcheck(make_loss(), y_hat.copy(), y.copy(), tol=tol, raise_on_failure=False)
+        expect(report.ok, f"dL/dy_hat: relative error {report.worst:.2e} (tolerance {tol:g})")
+        return f"worst relative error {report.worst:.1e}"
+
+    def gradient_shape():
+        loss = make_loss()
+        loss(y_hat.copy(), y.copy())
+        grad = loss.backward()
+        expect(isinstance(grad, np.ndarray) and grad.shape == y_hat.shape and grad.dtype == y_hat.dtype,
+               f"backward returned {getattr(grad, 'shape', type(grad).__name__)} "
+               f"{getattr(grad, 'dtype', '')}; y_hat is {y_hat.shape} {y_hat.dtype}")
+
+    def backward_before_forward():
+        loss = make_loss()
+        for when in ("before any forward", "a second time"):
+            try:
+                loss.backward()
+            except BackwardError:
+                pass
+            else:
+                raise CheckFailed(f"backward() {when} did not raise BackwardError")
+            if when.startswith("before"):
+                loss(y_hat.copy(), y.copy())
+                loss.backward()
+
+    def inputs_not_mutated():
+        loss = make_loss()
+        a, b = y_hat.copy(), y.copy()
+        loss(a, b)
+        loss.backward()
+        expect(np.array_equal(a, y_hat) and np.array_equal(b, y), "forward or backward modified y_hat or y")
+
+    def float32():
+        loss = make_loss()
+        y32 = y.astype(np.float32) if y.dtype.kind == "f" else y
+        loss(y_hat.astype(np.float32), y32)
+        grad = loss.backward()
+        expect(grad.dtype == np.float32, f"float32 inputs gave a {grad.dtype} gradient")
+
+    checks = [Check("value", value), Check("gradients", gradients), Check("gradient_shape", gradient_shape),
+              Check("backward_before_forward", backward_before_forward),
+              Check("inputs_not_mutated", inputs_not_mutated), Check("float32", float32)]
+    return tagged(name, checks, component=type(probe), skip=skip, xfail=xfail)
+
+
+def check_loss(make_loss: Callable[[], Loss], y_hat: np.ndarray | None = None, y: np.ndarray | None = None,
+               **kwargs) -> ConformanceReport:
+    """Run :func:`loss_checks`; return the report (never raises for a defect)."""
+    checks = loss_checks(make_loss, y_hat, y, **kwargs)
+    report = ConformanceReport(target=checks[0].target if checks else "loss")
+    report.results = [c.run() for c in checks]
+    return report
+
+
+def assert_loss_conforms(make_loss: Callable[[], Loss], y_hat: np.ndarray | None = None,
+                         y: np.ndarray | None = None, **kwargs) -> ConformanceReport:
+    """:func:`check_loss`, raising ``AssertionError`` with the report when a check fails."""
+    report = check_loss(make_loss, y_hat, y, **kwargs)
+    if not report.ok:
+        raise AssertionError("loss does not conform:\n" + report.render())
+    return report
+
+
+def check_registered_loss(name: str) -> ConformanceReport:
+    """Check the loss registered as ``name``, built with its default arguments, on its ``conformance_data``."""
+    from framework.registry import registry
+
+    cls = registry.get("losses", name)
+    return check_loss(lambda: registry.build("losses", name, {}), target=f"{cls.__name__} ({name})")

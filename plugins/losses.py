@@ -68,6 +68,11 @@ class BCELoss(Loss):
     expects = "probabilities"
     classification = True
 
+    @staticmethod
+    def conformance_data(rng):
+        """Probabilities away from 0 and 1 (where the gradient is PyTorch's bounded stand-in), soft targets."""
+        return rng.uniform(0.05, 0.95, (2, 6)), rng.uniform(0.0, 1.0, (2, 6))
+
     def check_inputs(self, y_hat, y):
         super().check_inputs(y_hat, y)
         for name, arr, hint in (("y", y, "targets must be 0/1 labels or probabilities"),
@@ -111,6 +116,10 @@ class BCEWithLogitsLoss(Loss):
     expects = "logits"
     classification = True
     pairing_hint = "remove the final sigmoid layer; bce_with_logits applies a stable log-sigmoid itself."
+
+    @staticmethod
+    def conformance_data(rng):
+        return rng.standard_normal((2, 6)) * 3, rng.uniform(0.0, 1.0, (2, 6))
 
     def check_inputs(self, y_hat, y):
         super().check_inputs(y_hat, y)
@@ -214,6 +223,11 @@ class CrossEntropyLoss(Loss):
     classification = True
     pairing_hint = ("remove the final softmax (or sigmoid) layer; cross_entropy applies a stable "
                     "log-softmax itself. Use softmax at prediction time to get probabilities.")
+
+    @staticmethod
+    def conformance_data(rng):
+        """Logits of 4 classes and class indices (1, m), the way a run feeds them."""
+        return rng.standard_normal((4, 6)) * 2, rng.integers(0, 4, (1, 6)).astype(np.float64)
 
     def __init__(self, label_smoothing: UnitClosed = 0.0):
         super().__init__()

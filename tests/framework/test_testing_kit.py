@@ -100,7 +100,8 @@ def test_reference_and_builtins_pass():
     assert assert_layer_conforms(Sigmoid, in_features=4, registered_name="sigmoid").ok
 
 
-@pytest.mark.parametrize("name", ["linear", "sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("name", ["linear", "sigmoid", "tanh", "relu", "softmax", "leaky_relu", "elu", "gelu",
+                                  "softplus"])
 def test_every_builtin_layer_passes_the_kit(name):
     report = check_registered_layer(name)
     assert report.ok, report.render()
@@ -348,3 +349,40 @@ def test_a_layer_returning_the_transpose_is_caught_in_its_own_forward(registered
     with pytest.raises(ConfigError, match=r"model.layers\[1\]: does not accept.*Transposes\(\) returned an output"):
         build_model([{"type": "linear", "out_features": 4}, {"type": "transposes"},
                      {"type": "linear", "out_features": 2}], in_features=3)
+
+
+# -- the loss kit ---------------------------------------------------------------
+@pytest.mark.parametrize("name", ["mse", "bce", "bce_with_logits", "huber", "l1", "cross_entropy"])
+def test_every_builtin_loss_passes_the_loss_kit(name):
+    from framework.testing import check_registered_loss
+
+    report = check_registered_loss(name)
+    assert report.ok, report.render()
+    assert [r.name for r in report.results] == ["value", "gradients", "gradient_shape", "backward_before_forward",
+                                                "inputs_not_mutated", "float32"]
+
+
+def test_the_loss_kit_catches_a_wrong_gradient_and_a_mutated_input():
+    from framework import Loss
+    from framework.testing import check_loss
+
+    class Wrong(Loss):
+        def forward_pass(self, y_hat, y):
+            d = y_hat - y
+            return float(np.sum(d ** 2) / d.size), d
+
+        def backward_pass(self, d):
+            return d / d.size  # the factor 2 forgotten
+
+    class Mutates(Wrong):
+        def backward_pass(self, d):
+            return 2 * d / d.size
+
+        def forward_pass(self, y_hat, y):
+            value, d = super().forward_pass(y_hat, y)
+            y[...] = 0.0
+            return value, d
+
+    report = check_loss(Wrong)
+    assert report.failed == ["gradients"] and "relative error 5.00e-01" in report.render()
+    assert "inputs_not_mutated" in check_loss(Mutates).failed
