@@ -67,3 +67,49 @@ def test_a_failing_trial_on_ray_is_recorded_and_the_others_finish(tmp_path, loca
 
 def test_the_local_cluster_is_recognised(local_ray):
     assert RayBackend().is_local()
+
+
+def _children(pid):
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append((int(entry.name), cmdline))
+    return kids
+
+
+def test_a_killed_ray_worker_fails_only_its_trial(tmp_path, local_ray):
+    import os
+    import signal
+    import threading
+    import time
+
+    sweep = load_sweep(SIGMOID, ["data.source.n_samples=300"], grid=["trainer.epochs=100000,2"])
+    killed = []
+
+    def kill_the_long_trial():
+        deadline = time.time() + 120
+        while time.time() < deadline and not (any(tmp_path.glob("*/trial-0000/checkpoints/*.npz"))
+                                              and any(tmp_path.glob("*/trial-0001/summary.json"))):
+            time.sleep(0.1)
+        # the raylet of the Ray instance this test started is a child of this process; its workers are its children
+        for raylet, _ in [k for k in _children(os.getpid()) if "raylet" in k[1]]:
+            for pid, cmdline in _children(raylet):
+                if "_ray_trial" in cmdline:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+
+    killer = threading.Thread(target=kill_the_long_trial)
+    killer.start()
+    outcome = run_sweep(sweep, sweeps_dir=tmp_path, backend=RayBackend(jobs=2), progress=False)
+    killer.join()
+    assert killed
+    assert outcome.results["trial-0001"]["status"] == "ok"
+    assert outcome.results["trial-0000"]["status"] == "failed"
+    assert outcome.results["trial-0000"]["error"].startswith(
+        "WorkerCrashedError: The worker died unexpectedly while executing this task")
