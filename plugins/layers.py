@@ -107,7 +107,18 @@ class Linear(Layer):
     # np.dot rather than matmul: both call BLAS, np.dot with less overhead per call.
     def forward_pass(self, X, training):
         Y = self.output_buffer("Y", (self.out_features, X.shape[1]), X.dtype)
-        np.dot(self.W.data, X, out=Y)
+        if X.flags.c_contiguous:
+            np.dot(self.W.data, X, out=Y)
+        else:
+            # A batch of the Trainer is a column block of a Fortran-ordered array.
+            # OpenBLAS's threaded product with a transposed right operand ran
+            # 4-10x slower than on a C-ordered copy at the digits size
+            # (128x64 @ 64x64: 130-480 us against 22-70 us, measured side by
+            # side), and the copy is one pass over X. Backward keeps the
+            # original: X.T of a Fortran block is C-ordered, the fast case for dW.
+            Xc = self.scratch("X_c", X.shape, X.dtype)
+            np.copyto(Xc, X)
+            np.dot(self.W.data, Xc, out=Y)
         if self.b is not None:
             Y += self.b.data
         return Y, X

@@ -77,3 +77,23 @@ def test_bad_arguments(kwargs, message):
 def test_unknown_initializer_lists_choices():
     with pytest.raises(LookupError, match=r"can't find 'he_normall' in registry initializers. Did you mean 'he_normal'\?"):
         Linear(2, 3, init="he_normall")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_linear_on_a_fortran_ordered_batch_equals_the_c_ordered_result(rng, dtype):
+    # The Trainer's batches are column blocks of a Fortran array; forward copies them to C order.
+    X = rng.standard_normal((5, 40)).astype(dtype)
+    batch_f = np.asfortranarray(X)[:, 8:24]
+    batch_c = np.ascontiguousarray(batch_f)
+    assert not batch_f.flags.c_contiguous
+    dY = rng.standard_normal((3, 16)).astype(dtype)
+    results = []
+    for batch in (batch_f, batch_c):
+        layer = Linear(5, 3, seed=0, dtype=dtype)
+        Y = layer(batch).copy()
+        dX = layer.backward(dY)
+        results.append((Y, dX, layer.W.grad.copy(), layer.b.grad.copy()))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6 if dtype == "float32" else 1e-14)
+    np.testing.assert_allclose(results[0][0], Linear(5, 3, seed=0, dtype=dtype).W.data @ batch_c,
+                               rtol=1e-6 if dtype == "float32" else 1e-14)

@@ -1,0 +1,48 @@
+"""The benchmarks run (quickly) and say how to install a missing peer; they assert no timings."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+def test_the_sklearn_benchmark_says_how_to_install_its_peer(monkeypatch, capsys):
+    import bench_sklearn
+
+    monkeypatch.setattr(bench_sklearn, "sklearn", None)
+    assert bench_sklearn.main([]) == 2
+    err = capsys.readouterr().err
+    assert "scikit-learn is not installed" in err and "pip install -e '.[bench]'" in err
+
+
+def test_the_numpy_baselines_compute_the_same_step_as_minidl():
+    # The hand-written classifiers are honest baselines: one step of each moves the
+    # parameters exactly as minidl's step does (the dropout stream aside).
+    import numpy as np
+
+    import bench_classifier as bc
+
+    dims = (6, 5, 3, 8)
+    X, labels = bc.data(dims[0], dims[2], dims[3], np.float64)
+    step, model = bc.minidl_step("softmax", dims, "float64", X, labels)
+    params = [p.data.copy() for p in model.parameters()]
+    bc.numpy_softmax_step(params, X, labels)()
+    step()
+    for mine, theirs in zip(model.parameters(), params):
+        np.testing.assert_allclose(mine.data, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_the_numpy_batch_norm_baseline_matches_minidl_without_dropout(monkeypatch):
+    import numpy as np
+
+    import bench_classifier as bc
+
+    monkeypatch.setattr(bc, "P_DROP", 0.0)
+    dims = (6, 5, 3, 8)
+    X, labels = bc.data(dims[0], dims[2], dims[3], np.float64)
+    step, model = bc.minidl_step("bn-drop", dims, "float64", X, labels)
+    params = [p.data.copy() for p in model.parameters()]
+    bc.numpy_bn_step(params, X, labels)()
+    step()
+    for mine, theirs in zip(model.parameters(), params):
+        np.testing.assert_allclose(mine.data, theirs, rtol=1e-12, atol=1e-14)
