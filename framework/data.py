@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from framework.errors import DataError
+from framework.errors import DataError, MemoryLimitError
 
 
 def check_arrays(X: Any, y: Any, source: str = "data") -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +189,10 @@ class CsvText:
                             f"Received: {delimiter!r}")
         size = self.path.stat().st_size
         check_bytes(2 * size, f"{self.path}: reading a {size:,}-byte CSV file")
-        self._raw = self.path.read_bytes()
+        with open(self.path, "rb") as fh:  # the header needs only the start of the file
+            self._head = fh.read(1 << 20)
+        self._whole = len(self._head) == size
+        self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
         first, first_line = self._row_after(0)
         if first is None:
@@ -212,17 +215,22 @@ class CsvText:
             self.names = [str(i) for i in range(self.width)]
             self.skiprows = first_line - 1
             self.first_data = first
-        self.rows = self._raw.count(b"\n") + 1  # an upper bound, for pricing memory
+        # An upper bound for pricing memory, without reading the file: a row of `width`
+        # numbers takes at least 2 * width bytes (a digit and a separator each).
+        self.rows = size // (2 * self.width) + 1
 
     def _row_after(self, skip: int) -> tuple[list[str] | None, int]:
         """The first non-blank row after ``skip`` lines, and its line number (decoding only that line)."""
         from framework.config_files import undecodable_message
 
-        raw, pos, line = self._raw, 0, 0
+        raw, pos, line = self._head, 0, 0
         if raw.startswith(b"\xef\xbb\xbf"):
             pos = 3
         while pos < len(raw):
             end = raw.find(b"\n", pos)
+            if end < 0 and raw is not self._raw:  # a line longer than the head: read it all
+                raw = self._raw
+                end = raw.find(b"\n", pos)
             end = len(raw) if end < 0 else end
             line += 1
             if line > skip and raw[pos:end].strip():
@@ -237,6 +245,13 @@ class CsvText:
                 return next(csv.reader([text], delimiter=self.delimiter)), line
             pos = end + 1
         return None, line
+
+    @property
+    def _raw(self) -> bytes:
+        """The whole file's bytes (read on first use: the fast path never needs them)."""
+        if self._raw_bytes is None:
+            self._raw_bytes = self.path.read_bytes()
+        return self._raw_bytes
 
     @property
     def text(self) -> str:
@@ -259,7 +274,12 @@ class CsvText:
         """
         from framework.memory import check_array
 
-        check_array((self.rows, len(columns)), np.float64, f"{self.path}: {len(columns)} numeric column(s)")
+        what = f"{self.path}: {len(columns)} numeric column(s)"
+        try:
+            check_array((self.rows, len(columns)), np.float64, what)
+        except MemoryLimitError:  # the quick bound is loose: count the rows, and price them exactly
+            self.rows = self._count_rows()
+            check_array((self.rows, len(columns)), np.float64, what)
         every = list(columns) == list(range(self.width))
         try:
             with warnings.catch_warnings():
@@ -272,6 +292,13 @@ class CsvText:
         if values.shape[0] == 0 or (not every and not self._widths_agree()) or not np.isfinite(values).all():
             return self._scan(columns, hint)
         return values
+
+    def _count_rows(self) -> int:
+        lines = 0
+        with open(self.path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                lines += chunk.count(b"\n")
+        return lines + 1 - (self.skiprows if self.has_header else 0)
 
     def strings(self, column: int) -> np.ndarray:
         """Column ``column`` as stripped text, (m,)."""
