@@ -37,10 +37,8 @@ import io
 import itertools
 import json
 import math
-import os
 import re
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -49,7 +47,8 @@ import numpy as np
 
 from framework.config_files import atomic_write_text, parse_key, set_path
 from framework.errors import ConfigError, MinidlError
-from framework.experiment import Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform, read_experiment_data
+from framework.experiment import (Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform,
+                                  read_experiment_data)
 from framework.rundir import RunLock, create_run_dir
 
 FORMAT_VERSION = 1
@@ -307,8 +306,10 @@ def _direction(objective: str, experiment: Experiment) -> str | None:
 
 
 def check_trials(trials: list[Trial], source: str | None) -> None:
-    """Load each distinct data source once and build each trial's model against it, before anything runs."""
-    from framework.experiment import build_dataset, build_model
+    """Load each distinct data source once, and build each trial on it as `minidl run` would before its
+    first step (model, loss and metrics against the data, callbacks, monitored names), before anything runs."""
+    from framework.experiment import build_dataset
+    from framework.runner import prepare_run
 
     datasets: dict[str, Any] = {}
     problems: dict[tuple[str, str], list[int]] = {}
@@ -318,12 +319,7 @@ def check_trials(trials: list[Trial], source: str | None) -> None:
         try:
             if key not in datasets:
                 datasets[key] = build_dataset(experiment)
-            dataset = datasets[key]
-            model = build_model(experiment, in_features=dataset.n_features)
-            out = model.predict(np.zeros((dataset.n_features, 1), dtype=experiment.dtype)).shape[0]
-            if out != dataset.n_outputs:
-                raise ConfigError([(f"model.layers[{len(experiment.model.layers) - 1}]", f"the model outputs {out} rows but the "
-                                    f"data has {dataset.n_outputs} target row(s)")])
+            prepare_run(experiment, datasets[key], progress=False)  # all that `minidl validate` checks
         except ConfigError as exc:
             for where, message in exc.problems:
                 problems.setdefault((where, message), []).append(trial.index)

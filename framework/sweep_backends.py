@@ -131,6 +131,14 @@ def _limit_blas(threads: int) -> None:
     threadpool_limits(threads)
 
 
+def _cores() -> int:
+    """The cores this process may run on (its affinity), else the machine's."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def make_backend(name: str, *, jobs: int | None = None, address: str | None = None):
     if name == "local":
         if address is not None:
@@ -205,7 +213,7 @@ class LocalBackend:
     def __init__(self, jobs: int | None = None):
         if jobs is not None and jobs < 1:
             raise MinidlError(f"--jobs must be at least 1. Received: {jobs}")
-        self.jobs = jobs or os.cpu_count() or 1
+        self.jobs = jobs or _cores()
 
     def prepare(self, tasks: list[dict[str, Any]]) -> None:
         pass
@@ -311,7 +319,7 @@ class RayBackend:
             kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                                       "configure_logging": False}
             if self.address is None:
-                kwargs["num_cpus"] = self.jobs or os.cpu_count() or 1
+                kwargs["num_cpus"] = self.jobs or _cores()
             # "local": a new instance for this sweep, never a cluster that `ray start` left running here
             ray.init(address=self.address or "local", **kwargs)
             self._started = True

@@ -2,7 +2,6 @@
 
 import csv
 import json
-import math
 import os
 import re
 import signal
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 from framework.cli import main
-from framework.errors import ConfigError, MinidlError
+from framework.errors import ConfigError
 from framework.experiment import Experiment
 from framework.runner import run_experiment
 from framework.sweep import SweepError, expand, load_state, load_sweep, parse_grid, run_sweep
@@ -161,6 +160,11 @@ def test_data_problems_are_found_before_anything_runs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and "nope.csv: file does not exist" in err and "[every trial]" in err
     assert not (tmp_path / "sweeps").exists()
+    # what only building a trial on its data shows (as `minidl validate` would), for the trials concerned
+    with pytest.raises(ConfigError) as info:
+        load_sweep(SIGMOID, grid=["model.layers[2].out_features=1,3"])
+    assert info.value.problems == [("model.layers[2]", "the model outputs 3 rows, so the loss 'mse' needs 3 target "
+                                                       "row(s), but the data has 1 [trial-0001]")]
 
 
 # -- running ------------------------------------------------------------------------------
