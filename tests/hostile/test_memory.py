@@ -80,3 +80,27 @@ def test_sizes_parse_and_print():
     with pytest.raises(ValueError, match="cannot read 'lots' as a size"):
         parse_size("lots")
     assert format_bytes(8 * 2**40) == "8.0 TiB" and format_bytes(912) == "912 B"
+
+
+def test_a_saved_model_declaring_a_huge_layer_is_refused_before_allocating(tmp_path):
+    import io
+    import json
+    import zipfile
+
+    from framework import MinidlError, build_model, load_model
+    from tests.hostile import corpus
+
+    model = build_model({"layers": [{"type": "linear", "out_features": 4}, {"type": "sigmoid"},
+                                    {"type": "linear", "out_features": 1}]}, in_features=3)
+    model.save(tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz") as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    meta = json.loads(np.load(io.BytesIO(members["meta.npy"])).tobytes())
+    meta["architecture"]["layers"][0]["args"]["out_features"] = 10**12
+    members["meta.npy"] = corpus.npy_bytes(np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+    corpus.zip_members(tmp_path / "huge.npz", members)
+    with pytest.raises(MinidlError) as info:
+        load_model(tmp_path / "huge.npz")
+    assert "huge.npz: cannot rebuild model[0] (linear) from the file" in str(info.value)
+    assert ("Linear: a parameter of shape (1000000000000, 3) float64 needs 21.8 TiB (24,000,000,000,000 bytes)"
+            in str(info.value)) and "refused before allocating" in str(info.value)
