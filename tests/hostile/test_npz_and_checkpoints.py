@@ -57,6 +57,15 @@ def test_a_header_declaring_8_tib_is_refused_from_the_header(tmp_path):
         np.load(path)["X"]
 
 
+def test_a_small_decompression_bomb_is_refused_before_inflating(tmp_path):
+    path = corpus.inflating_member(tmp_path / "bomb.npz", inflated_mib=32)
+    with pytest.raises(DataError, match=r"array 'X' would inflate .* to 32.0 MiB \(more than 100:1\); refused "
+                                        r"as a possible decompression bomb"):
+        read_npz(path, ["X"])
+    assert read_npz(path, ["y"])["y"].shape == (4,)  # the other member is fine
+
+
+@pytest.mark.slow
 def test_a_decompression_bomb_is_refused_before_inflating(tmp_path):
     path = corpus.inflating_member(tmp_path / "bomb.npz", inflated_mib=256)
     assert path.stat().st_size < 300 * 1024  # the 257 KiB member
