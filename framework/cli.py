@@ -201,8 +201,31 @@ def cmd_run(args) -> int:
         status = "met" if t["met"] else "NOT met"
         print(f"target {key} {bound}: {t['value']:.6g} ({status})" if t["value"] is not None
               else f"target {key}: not in the logs (NOT met)")
+    line = class_errors_line(summary)
+    if line:
+        print(line)
     print(f"run directory: {result.run_dir}")
     return 0 if result.targets_met else EXIT_ERROR
+
+
+def class_errors_line(summary: dict, most: int = 5) -> str | None:
+    """One line naming, by class label, where a classifier's mistakes are (from the confusion matrix)."""
+    import numpy as np
+
+    confusion = summary.get("confusion_matrix")
+    if not isinstance(confusion, dict) or not confusion.get("matrix"):
+        return None
+    matrix = np.asarray(confusion["matrix"])
+    labels = confusion.get("labels") or [str(k) for k in range(len(matrix))]
+    totals, correct = matrix.sum(axis=1), np.diag(matrix)
+    split = confusion.get("split", "data")
+    if (correct == totals).all():
+        return f"{split} by class: all {int(totals.sum())} correct"
+    worst = sorted((k for k in range(len(matrix)) if correct[k] < totals[k]),
+                   key=lambda k: (correct[k] / max(totals[k], 1), -totals[k]))
+    shown = ", ".join(f"{labels[k]} {int(totals[k] - correct[k])}/{int(totals[k])} wrong" for k in worst[:most])
+    more = f" (+{len(worst) - most} more classes)" if len(worst) > most else ""
+    return f"{split} errors by true class: {shown}{more}"
 
 
 def _early_stopping_line(result) -> str:

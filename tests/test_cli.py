@@ -90,3 +90,16 @@ def test_ctrl_c_during_run_saves_and_says_how_to_resume(tmp_path):
     assert "checkpoint saved to" in err and "Traceback" not in err
     saved = err.split("checkpoint saved to ")[1].split("\n")[0]
     assert os.path.exists(saved)
+
+
+def test_the_end_of_run_line_names_the_classes_a_classifier_gets_wrong():
+    from framework.cli import class_errors_line
+
+    summary = {"confusion_matrix": {"split": "validation", "labels": ["cat", "dog", "eel"],
+                                    "matrix": [[5, 0, 0], [2, 6, 0], [1, 1, 2]]}}
+    assert class_errors_line(summary) == "validation errors by true class: eel 2/4 wrong, dog 2/8 wrong"
+    assert class_errors_line(summary, most=1) == ("validation errors by true class: eel 2/4 wrong "
+                                                  "(+1 more classes)")
+    summary["confusion_matrix"]["matrix"] = [[5, 0, 0], [0, 6, 0], [0, 0, 4]]
+    assert class_errors_line(summary) == "validation by class: all 15 correct"
+    assert class_errors_line({"confusion_matrix": None}) is None and class_errors_line({}) is None

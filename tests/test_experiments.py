@@ -66,6 +66,7 @@ def test_minidl_run_digits_meets_its_target_offline_without_extras(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "target val_accuracy >= 0.97" in done.stdout and "(met)" in done.stdout
+    assert "validation errors by true class: 8 " in done.stdout  # mistakes named by their labels
     import json
 
     (summary,) = tmp_path.glob("runs/*/summary.json")
