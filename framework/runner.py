@@ -498,8 +498,6 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
     if not target.exists():
         raise CheckpointError(f"--resume {target}: no such run directory or checkpoint")
     run_dir = find_run_dir(target if target.is_dir() else target.parent)
-    if on_run_dir is not None:
-        on_run_dir(run_dir)
     with RunLock(run_dir) as lock:
         ckpt = _newest_readable(run_dir, None if target.is_dir() else target)
         spec_file = str(run_dir / SPEC_FILE)
@@ -550,6 +548,10 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
         if position == (epochs, 0):
             raise RunFinished(f"{run_dir} already completed {epochs} of {epochs} epochs; nothing to resume "
                               f"(to train longer: minidl run --resume {run_dir} --set trainer.epochs=N)")
+        # Only now is the run resumable: an error before this point (an unreadable checkpoint, a
+        # refused change) must not be followed by "resume with" advice that would fail the same way.
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         prepared = prepare_run(effective, data, progress=progress)
         spec = spec_dict(effective)
         _bind(prepared, run_dir, spec)

@@ -213,6 +213,8 @@ def test_an_unreadable_newest_checkpoint_is_named_with_the_intact_one_and_the_co
     assert f"minidl: error: the newest checkpoint of {run_dir} is unreadable: {newest}" in err
     assert f"the newest intact checkpoint is {intact}; to resume from it (dropping what came after it): " \
            f"minidl run --resume {intact}\n" in err
+    # No advice to resume the run directory itself: that is the command that just failed.
+    assert "resume with" not in err and "the newest checkpoint is" not in err, err
     command = err.split("to resume from it (dropping what came after it): ")[1].split("\n")[0]
     code, out, err = run_cli(capsys, *command.split()[1:], "--set", "trainer.epochs=4", "--quiet")
     assert code == 0, err
