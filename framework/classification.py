@@ -3,8 +3,10 @@
 Classes are rows: a model for C > 1 classes outputs (C, m) scores (logits
 or probabilities) and predicts, for each column, the row of the largest
 score (ties: the first such row). A model with one output row is binary:
-y_hat >= 0.5 is class 1 (a sigmoid output; on logits the same threshold
-is logit 0.5). Targets are class indices (1, m) or (m,), or one row per
+y_hat >= 0.5 is class 1 (a sigmoid's probability); a run whose loss takes
+logits (``Loss.expects == "logits"``, as ``bce_with_logits``) gives its
+metrics :func:`metric_scores`, the sigmoid of the logit, so that the rule
+is logit >= 0, the decision ``minidl predict`` makes. Targets are class indices (1, m) or (m,), or one row per
 class (one-hot or probabilities, whose arg-max is the class), or for one
 output row 0/1 labels compared at 0.5.
 """
@@ -12,6 +14,20 @@ output row 0/1 labels compared at 0.5.
 from __future__ import annotations
 
 import numpy as np
+
+
+def metric_scores(y_hat: np.ndarray, loss) -> np.ndarray:
+    """What a run's metrics see: probabilities sigmoid(z) for one row of logits, else ``y_hat`` unchanged.
+
+    Only a one-row model on a loss declaring ``expects = "logits"`` is
+    converted (the binary threshold 0.5 then means logit 0); with C > 1 rows
+    the arg-max and the top k are the same on logits as on softmax
+    probabilities, so they are left as they are.
+    """
+    if getattr(loss, "expects", None) != "logits" or y_hat.ndim != 2 or y_hat.shape[0] != 1:
+        return y_hat
+    e = np.exp(-np.abs(y_hat))  # <= 1: no overflow for any logit
+    return np.where(y_hat >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(y_hat.dtype, copy=False)
 
 
 def predicted_classes(y_hat: np.ndarray) -> np.ndarray:

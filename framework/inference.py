@@ -261,6 +261,9 @@ def evaluate(model: Layer, table: Table) -> dict[str, float]:
     y_hat = predict(model, table.X)
     out = {"loss": float(loss(y_hat, table.y))}
     loss.release()
+    from framework.classification import metric_scores
+
+    y_hat = metric_scores(y_hat, loss)
     for metric in info.metrics:
         if ("metrics", metric) not in registry:
             raise ModelFileError(f"{info.path}: the metric {metric!r} is not registered by any installed plugin")

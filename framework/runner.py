@@ -37,7 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from framework.checkpoint import Checkpoint, checkpoint_position, find_checkpoints, load_checkpoint
-from framework.classification import confusion_matrix, n_classes
+from framework.classification import confusion_matrix, metric_scores, n_classes
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
 from framework.errors import CheckpointError, ConfigError, MinidlError
@@ -193,10 +193,11 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         problems.append(("loss", f"{experiment.loss.type} does not fit the training data: {exc}"))
     else:
         del value
+    scores = metric_scores(y_hat, loss)
     for i, (name, fn) in enumerate(trainer.metrics.items()):
         try:
             with np.errstate(all="ignore"):
-                float(fn(y_hat, train.y))
+                float(fn(scores, train.y))
         except (MinidlError, ValueError, TypeError, ArithmeticError) as exc:
             problems.append((f"trainer.metrics[{i}]", f"{name} cannot be computed on this data: {exc}"))
     # Names looked up during training, against what the run will log.
@@ -309,7 +310,7 @@ def confusion_summary(prepared: PreparedRun) -> dict[str, Any]:
     """The confusion matrix of the returned model on the validation split (else the training data)."""
     train, val = prepared.train, prepared.val
     split, data = ("validation", val) if val is not None else ("training", train)
-    y_hat = prepared.trainer.predict(data.X)
+    y_hat = metric_scores(prepared.trainer.predict(data.X), prepared.trainer.loss)
     n = len(train.classes) if train.classes is not None else n_classes(y_hat)
     labels = list(train.classes) if train.classes is not None else [str(i) for i in range(n)]
     return {"split": split, "labels": labels, "rows": "true class", "columns": "predicted class",

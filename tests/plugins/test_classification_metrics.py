@@ -100,3 +100,24 @@ def test_a_regression_run_has_no_confusion_matrix():
     spec = Experiment.from_dict({"model": {"layers": [{"type": "linear", "out_features": 1}]}, "loss": {"type": "mse"},
                                  "optimizer": {"type": "sgd"}, "trainer": {"epochs": 1, "progress": False}})
     assert "confusion_matrix" not in run_experiment(spec, data=(X, X[:1])).summary
+
+
+def test_a_binary_run_on_logits_decides_at_logit_zero_in_its_metrics_and_confusion_matrix(tmp_path):
+    # One input feature x, a linear model fixed at z = x (never trained), bce_with_logits.
+    # Logits 0.2, -0.2, 0.7, -1.0, 0.3 with labels 1 0 0 0 1: at z >= 0 (p >= 0.5) the predictions are
+    # 1 0 1 0 1, so accuracy 4/5 and the matrix [[2, 1], [0, 2]] (by hand). Thresholding the logit
+    # itself at 0.5 would predict 0 0 1 0 0: accuracy 2/5, and `minidl predict` would disagree.
+    X = np.array([[0.2, -0.2, 0.7, -1.0, 0.3]])
+    y = np.array([[1.0, 0.0, 0.0, 0.0, 1.0]])
+    spec = Experiment.from_dict({
+        "model": {"layers": [{"type": "linear", "out_features": 1, "init": "zeros"}]},
+        "loss": {"type": "bce_with_logits"}, "optimizer": {"type": "sgd", "lr": 0.1},
+        "trainer": {"epochs": 1, "batch_size": 5, "metrics": ["accuracy"], "progress": False}})
+    from framework.runner import prepare_run
+
+    prepared = prepare_run(spec, (X, y))
+    prepared.trainer.model.layers[0].W.data[...] = 1.0
+    assert prepared.trainer.evaluate(X, y, metrics_only=True) == {"accuracy": pytest.approx(4 / 5)}
+    from framework.runner import confusion_summary
+
+    assert confusion_summary(prepared)["matrix"] == [[2, 1], [0, 2]]
