@@ -3,10 +3,10 @@
 Most cache their output A (the derivative is a function of A), so backward
 costs no extra memory beyond what forward produced.
 
-* Sigmoid: A = 1 / (1 + e^-X), computed from e = exp(-|X|), which is never
-  large: 1 / (1 + e) where X >= 0 and e / (1 + e) where X < 0. Both are
-  accurate to a few ulp (relative) wherever the result is a normal number;
-  no overflow warning and no NaN for any X. dX = dY * A * (1 - A).
+* Sigmoid: A = 1 / (1 + e^-X), as written: every step keeps relative
+  precision, so A is accurate to a few ulp wherever it is a normal number;
+  where e^-X overflows (X < -709.8, or -88.7 in float32) A is 0, with no
+  warning and no NaN for any X. dX = dY * A * (1 - A).
 * Tanh: A = tanh(X) (numpy's, stable). dX = dY * (1 - A^2).
 * ReLU: A = max(X, 0). dX = dY * [X > 0]: the derivative at exactly 0 is
   taken as 0 (PyTorch's choice; the course notes pick 1, and any value in
@@ -42,15 +42,19 @@ from framework.layer import Layer
 from framework.types import FiniteFloat, PositiveFloat
 
 
-def sigmoid_into(X: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """out = sigmoid(X), accurate to a few ulp (relative) for any X; ``tmp`` is scratch of X's shape."""
-    np.abs(X, out=out)
-    np.negative(out, out=out)
-    np.exp(out, out=out)                 # e = exp(-|X|), in (0, 1]: never overflows
-    np.add(out, 1.0, out=tmp)
-    np.divide(1.0, tmp, out=tmp)         # 1 / (1 + e) = sigmoid(|X|)
-    out *= tmp                           # e / (1 + e) = sigmoid(-|X|)
-    np.copyto(out, tmp, where=X >= 0)
+def sigmoid_into(X: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """out = 1 / (1 + e^-X), accurate to a few ulp (relative) wherever the result is a normal number.
+
+    Each step keeps relative precision: e^-X, 1 + e^-X and the reciprocal.
+    e^-X overflows to inf only for X < -709.8 (-88.7 in float32), where the
+    true result is below the smallest normal number; it is then 0, exactly
+    as the reciprocal of inf, and the overflow flag is not a warning.
+    """
+    np.negative(X, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
     return out
 
 
@@ -61,7 +65,7 @@ class Sigmoid(Layer):
 
     def forward_pass(self, X, training):
         A = self.output_buffer("A", X.shape, X.dtype)
-        sigmoid_into(X, A, self.scratch("D", X.shape, X.dtype))
+        sigmoid_into(X, A)
         return A, A
 
     def backward_pass(self, dY, A):
@@ -229,7 +233,7 @@ class GELU(Layer):
         two_u += 1.0
         two_u *= Xc
         two_u *= 2.0 * self.K
-        S = sigmoid_into(two_u, two_u.copy(), A)
+        S = sigmoid_into(two_u, two_u)
         np.multiply(X, S, out=A)
         return A, (Xc, S)
 
