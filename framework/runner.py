@@ -375,7 +375,8 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
             start this new run (architecture checked); the optimizer
             starts fresh unless ``init_optimizer``.
         progress: override the spec's ``trainer.progress``.
-        on_run_dir: called with the run directory as soon as it exists.
+        on_run_dir: called with the run directory as soon as it exists (on a
+            resume: once the run is locked and its checkpoint and spec accepted).
     """
     if resume is not None:
         return resume_run(resume, experiment=experiment, data=data, progress=progress, on_run_dir=on_run_dir)
@@ -556,6 +557,10 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
         prepared = prepare_run(effective, data, progress=progress)
         spec = spec_dict(effective)
         _bind(prepared, run_dir, spec)
+        # Only now: the CLI's hint "resume with: minidl run --resume RUN" is for a run that was
+        # going; a resume refused before (a live lock, an unreadable checkpoint) would be refused again.
+        if on_run_dir is not None:
+            on_run_dir(run_dir)
         recorded = [{"path": p, "stored": a, "new": b} for p, a, b in spec_differences(created, spec)]
         return _train(prepared, run_dir, started, resume_from=ckpt, resumed_from=str(ckpt.path),
                       spec_changes=recorded,

@@ -211,6 +211,9 @@ def test_an_unreadable_newest_checkpoint_is_named_with_the_intact_one_and_the_co
     intact = run_dir / "checkpoints" / "checkpoint-e00002-b000000.npz"
     assert code == 1
     assert f"minidl: error: the newest checkpoint of {run_dir} is unreadable: {newest}" in err
+    # The one command given is the one that works: no "resume with: minidl run --resume RUN_DIR",
+    # which would stop at the same unreadable checkpoint.
+    assert err.count("minidl run --resume") == 1 and "minidl: resume with:" not in err
     assert f"the newest intact checkpoint is {intact}; to resume from it (dropping what came after it): " \
            f"minidl run --resume {intact}\n" in err
     # No advice to resume the run directory itself: that is the command that just failed.
@@ -251,6 +254,8 @@ def test_two_resumes_of_one_run_at_once_the_second_is_refused(tmp_path, small, c
     with RunLock(run_dir):  # the first resume, still running
         code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
     assert code == 1 and f"is in use by a live run (pid {os.getpid()} on host" in err
+    # Not the hint of a stopped run: resuming now would be refused the same way.
+    assert "resume with" not in err and "newest checkpoint" not in err
     assert metric_epochs(run_dir) == [1, 2]
     with pytest.raises(RunLockedError):
         with RunLock(run_dir):
