@@ -28,6 +28,7 @@ import contextlib
 import difflib
 import inspect
 import json
+import re
 import time
 import typing
 from dataclasses import dataclass, field
@@ -254,11 +255,62 @@ def spec_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[tuple[
     diffs = []
     for path in list(a) + [p for p in b if p not in a]:
         va, vb = a.get(path, _ABSENT), b.get(path, _ABSENT)
+        # A component argument written out with its default value is the same computation as
+        # one left out (``seed = 0`` where the default seed is 0).
+        da = _default_of(stored, path) if path not in a else va
+        db = _default_of(new, path) if path not in b else vb
+        if da == db and type(da) is type(db) and da is not _ABSENT:
+            continue
         if va != vb or type(va) is not type(vb):
             diffs.append((path, va, vb))
     # An empty list on one side whose items the other side lists is said by those items.
     return [d for d in diffs if not (_ABSENT in (d[1], d[2]) and any(
         v in ([], {}) for v in (d[1], d[2])) and any(o[0].startswith((d[0] + "[", d[0] + ".")) for o in diffs))]
+
+
+# Where each kind's arguments sit in a spec: an argument left out there means its default.
+_COMPONENT_ARGS = (
+    (re.compile(r"^(model\.layers\[(\d+)\])\.(\w+)$"), "layers"),
+    (re.compile(r"^(loss)\.(\w+)$"), "losses"),
+    (re.compile(r"^(optimizer)\.(\w+)$"), "optimizers"),
+    (re.compile(r"^(data\.source)\.(\w+)$"), "datasets"),
+    (re.compile(r"^(trainer\.callbacks\[(\d+)\])\.(\w+)$"), "callbacks"),
+    (re.compile(r"^(trainer\.callbacks\[(\d+)\]\.schedule)\.(\w+)$"), "schedules"),
+)
+
+
+def _block(spec: dict[str, Any], dotted: str) -> Any:
+    node: Any = spec
+    for part in re.findall(r"[^.\[\]]+", dotted):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _default_of(spec: dict[str, Any], path: str) -> Any:
+    """The default a component gives the argument at ``path`` (left out of ``spec``), or _ABSENT."""
+    for pattern, kind in _COMPONENT_ARGS:
+        match = pattern.match(path)
+        if not match:
+            continue
+        block, arg = _block(spec, match.group(1)), match.groups()[-1]
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str) or arg == "type":
+            return _ABSENT
+        try:
+            field = registry.config_model(kind, block["type"]).model_fields.get(arg)
+        except MinidlError:
+            return _ABSENT
+        if field is None or field.is_required() or field.default_factory is not None:
+            return _ABSENT
+        try:
+            return json.loads(json.dumps(field.default))
+        except (TypeError, ValueError):
+            return _ABSENT
+    return _ABSENT
 
 
 def _fmt(value: Any) -> str:

@@ -150,6 +150,30 @@ def test_resume_refuses_a_change_of_the_computation_listing_every_path(tmp_path,
     assert after == before  # nothing trained, nothing rewritten
 
 
+def test_resume_accepts_a_component_argument_written_out_with_its_default(tmp_path, small, capsys):
+    # synthetic_nonlinear's seed defaults to 0 and the run left it out; writing it out (in a file
+    # or with --set) changes nothing computed, so it is no difference. Another value still is one.
+    runs = tmp_path / "runs"
+    run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2", "--quiet")
+    run_dir = only_run_dir(runs)
+    spelled = tmp_path / "spelled.toml"
+    spelled.write_text(small.read_text().replace("noise = 0.05\n", "noise = 0.05\nseed = 0\nn_features = 2\n")
+                       .replace("momentum = 0.9\n", "momentum = 0.9\nnesterov = false\n"))
+    code, out, err = run_cli(capsys, "run", str(spelled), "--resume", str(run_dir), "--set", "trainer.epochs=3",
+                             "--quiet")
+    assert code == 0, err
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["spec_changes"] == [{"path": "trainer.epochs", "stored": 2, "new": 3}]
+    assert metric_epochs(run_dir) == [1, 2, 3]
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4",
+                             "--set", "data.source.seed=1", "--quiet")
+    assert code == 2 and "  data.source.seed: stored 0, new 1\n" in err
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4",
+                             "--set", "data.source.seed=0", "--quiet")
+    assert code == 0, err
+    assert metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
 def test_resume_with_a_checkpoint_file_continues_in_its_run_directory(tmp_path, small, capsys):
     runs = tmp_path / "runs"
     small.write_text(SMALL + '\n[[trainer.callbacks]]\ntype = "checkpoint"\ndirectory = "ckpts"\nkeep_last = 5\n')
