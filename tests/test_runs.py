@@ -550,3 +550,16 @@ def test_a_second_ctrl_c_stops_at_once_and_still_says_how_to_resume(tmp_path, sm
     assert not (run_dir / ".lock").exists()
     monkeypatch.undo()
     assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0 and metric_epochs(run_dir) == [1, 2, 3, 4]
+
+
+def test_the_quickstart_shows_what_minidl_run_prints(tmp_path, capsys, monkeypatch):
+    # docs/quickstart.md shows the three lines `minidl run experiments/sigmoid_mlp.toml` ends with;
+    # only the wall time and the run directory's timestamp differ from run to run.
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "run", str(ROOT / "experiments" / "sigmoid_mlp.toml"), "--quiet")
+    assert code == 0, err
+    block = shown("quickstart.md", "sigmoid_mlp: 100 epochs")
+    timed = re.compile(r" in [0-9.]+ s,")
+    dated = re.compile(r"-\d{8}-\d{6}$", re.M)
+    assert timed.search(block) and dated.search(block)
+    assert dated.sub("-T", timed.sub(" in T,", out)).strip() == dated.sub("-T", timed.sub(" in T,", block)).strip()
