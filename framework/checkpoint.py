@@ -50,7 +50,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from framework.config_files import depth_problem, loads_json
-from framework.errors import CheckpointError, ConfigError
+from framework.errors import CheckpointError, ConfigError, InvalidTypeError, InvalidValueError
 from framework.fileio import atomic_write, temp_name_pattern
 from framework.npz import NpzReader
 
@@ -79,7 +79,7 @@ class ArraySpec(_Strict):
     @classmethod
     def _known_dtype(cls, value: str) -> str:
         if value not in _NUMERIC_DTYPES and not re.fullmatch(r"<U[0-9]{1,6}", value):
-            raise ValueError(f"unsupported dtype {value!r}; expected one of {', '.join(_NUMERIC_DTYPES)}")
+            raise InvalidValueError(f"unsupported dtype {value!r}; expected one of {', '.join(_NUMERIC_DTYPES)}")
         return value
 
 
@@ -150,7 +150,7 @@ class CheckpointMeta(_Strict):
             wanted += _refs_in([cb.state for cb in self.trainer.callbacks])
         missing = [n for n in wanted if n not in self.arrays]
         if missing:
-            raise ValueError(f"refers to array(s) not listed in `arrays`: {', '.join(missing[:10])}")
+            raise InvalidValueError(f"refers to array(s) not listed in `arrays`: {', '.join(missing[:10])}")
         return self
 
 
@@ -238,7 +238,7 @@ def _json_default(value):
         return value.item()
     if isinstance(value, Path):
         return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in a checkpoint")
+    raise InvalidTypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
 def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: dict | None = None,

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from framework.errors import ArgumentError, ArgumentTypeError
+from framework.errors import ArgumentError, ArgumentTypeError, InvalidTypeError, InvalidValueError
 
 #: Hints of arguments consumed lazily by the component itself: never validated here.
 _LAZY = (collections.abc.Iterable, collections.abc.Iterator, collections.abc.Generator)
@@ -160,7 +160,7 @@ class ValidatedArguments:
 def check_positive_int(owner: str, name: str, value) -> int:
     """Return ``value`` as an int, or raise naming owner and what was received."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{owner}: expected `{name}` to be a positive integer. Received: {name}={value!r}")
+        raise InvalidValueError(f"{owner}: expected `{name}` to be a positive integer. Received: {name}={value!r}")
     return int(value)
 
 
@@ -175,7 +175,7 @@ def check_hyperparameter(owner: str, name: str, value, *, low: float | None = No
         bounds.append(f"{'<' if high_open else '<='} {high:g}")
     expected = f"a finite number {' and '.join(bounds)}".rstrip()
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
+        raise InvalidTypeError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
     value = float(value)
     bad = not math.isfinite(value)
     if low is not None:
@@ -183,5 +183,5 @@ def check_hyperparameter(owner: str, name: str, value, *, low: float | None = No
     if high is not None:
         bad = bad or value > high or (high_open and value == high)
     if bad:
-        raise ValueError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
+        raise InvalidValueError(f"{owner}: expected `{name}` to be {expected}. Received: {name}={value!r}")
     return value

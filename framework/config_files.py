@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from framework.errors import ConfigError
+from framework.errors import ConfigError, InvalidTypeError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -192,7 +192,7 @@ def _toml_value(value: Any) -> str:
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
         return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+    raise InvalidTypeError(f"cannot write {type(value).__name__} to TOML")
 
 
 def to_toml(data: dict[str, Any], prefix: str = "") -> str:

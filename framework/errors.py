@@ -14,6 +14,25 @@ class MinidlError(Exception):
     """Base class of every error minidl raises on purpose."""
 
 
+class InvalidValueError(MinidlError, ValueError):
+    """A value is out of range or malformed, where no more specific class applies."""
+
+
+class InvalidTypeError(MinidlError, TypeError):
+    """A value has the wrong type, where no more specific class applies."""
+
+
+class MissingKeyError(MinidlError, KeyError):
+    """A key is not there (``history["val_loss"]`` of a run without validation)."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class ConformanceError(MinidlError, AssertionError):
+    """A component fails the conformance kit (:mod:`framework.testing`)."""
+
+
 class ShapeError(MinidlError, ValueError):
     """An array does not have the shape a layer or loss expects."""
 

@@ -23,7 +23,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, PrivateAttr, 
 from framework.config_files import apply_override, depth_problem, read_config, write_config
 from framework.data import Dataset, Standardizer
 from framework.preprocessing import Standardize
-from framework.errors import ConfigError, LayerInitError, MinidlError, RegistryError
+from framework.errors import ConfigError, InvalidValueError, LayerInitError, MinidlError, RegistryError
 from framework.loss import pairing_problem
 from framework.registry import join_path, pydantic_problems, registry
 from framework.sequential import Sequential
@@ -87,7 +87,7 @@ class _Range(BaseModel):
     @model_validator(mode="after")
     def _ordered(self):
         if self.low > self.high:
-            raise ValueError(f"low must not exceed high. Received: low={self.low}, high={self.high}")
+            raise InvalidValueError(f"low must not exceed high. Received: low={self.low}, high={self.high}")
         return self
 
 
@@ -204,7 +204,7 @@ class Experiment(BaseModel):
         if not (info.context or {}).get("skip_components"):
             problems = component_problems(self.model_dump(exclude_none=True))
             if problems:
-                raise ValueError("\n".join(f"{p}: {m}" for p, m in problems))
+                raise InvalidValueError("\n".join(f"{p}: {m}" for p, m in problems))
         return self
 
     # -- construction -----------------------------------------------------------

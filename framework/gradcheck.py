@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from framework.errors import GradcheckError
+from framework.errors import GradcheckError, InvalidTypeError, InvalidValueError
 from framework.layer import Layer
 from framework.loss import Loss
 
@@ -106,7 +106,7 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
 
     if isinstance(target, Loss):
         if y is None:
-            raise ValueError("gradcheck of a loss needs y, the targets")
+            raise InvalidValueError("gradcheck of a loss needs y, the targets")
         fn = copy.deepcopy(target)
         fn(X, y)
         analytic = fn.backward()
@@ -125,7 +125,7 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
 
         if loss is not None:
             if y is None:
-                raise ValueError("gradcheck with loss= needs y, the targets")
+                raise InvalidValueError("gradcheck with loss= needs y, the targets")
             loss_fn = copy.deepcopy(loss)
 
             def objective():
@@ -151,7 +151,7 @@ def gradcheck(target, X: np.ndarray, y: np.ndarray | None = None, *, loss: Loss 
             numeric = _numeric_grad(objective, X, eps)
             report.errors["input"] = _relative_error(dX if dX is not None else np.zeros_like(X), numeric)
     else:
-        raise TypeError(f"gradcheck checks a Layer or a Loss. Received: {type(target).__name__}")
+        raise InvalidTypeError(f"gradcheck checks a Layer or a Loss. Received: {type(target).__name__}")
 
     if raise_on_failure and not report.ok:
         raise GradcheckError(f"gradients of {', '.join(report.failures)} disagree with central "

@@ -38,7 +38,8 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from framework.checks import ValidatedArguments
-from framework.errors import BackwardError, DTypeError, LayerInitError, ShapeError, StateError
+from framework.errors import (BackwardError, DTypeError, InvalidTypeError, LayerInitError, ShapeError,
+                              StateError)
 from framework.parameter import Parameter
 
 #: The key suffix under which ``state_dict`` stores a stochastic layer's generator.
@@ -58,7 +59,7 @@ def _json_array(value):
         return value.tolist()
     if isinstance(value, np.generic):
         return value.item()
-    raise TypeError(f"cannot encode {type(value).__name__} in a generator state")
+    raise InvalidTypeError(f"cannot encode {type(value).__name__} in a generator state")
 
 
 def decode_generator(array: Any, where: str = "generator state") -> np.random.Generator:
@@ -66,12 +67,12 @@ def decode_generator(array: Any, where: str = "generator state") -> np.random.Ge
     try:
         text = str(array.item() if isinstance(array, np.ndarray) else array)
         if len(text) > _MAX_RNG_STATE_CHARS:
-            raise ValueError(f"{len(text)} characters, more than any generator state")
+            raise StateError(f"{len(text)} characters, more than any generator state")
         state = json.loads(text)
         name = state["bit_generator"]
         cls = getattr(np.random, name, None) if isinstance(name, str) else None
         if not (isinstance(cls, type) and issubclass(cls, np.random.BitGenerator)):
-            raise ValueError(f"unknown bit generator {name!r}")
+            raise StateError(f"unknown bit generator {name!r}")
         bit_generator = cls()
         if isinstance(state.get("state"), dict) and "key" in state["state"]:  # MT19937
             state["state"]["key"] = np.asarray(state["state"]["key"], dtype=np.uint32)
@@ -435,7 +436,7 @@ class Layer(ValidatedArguments):
         if "_parameters" not in self.__dict__:
             raise self._missing_init()
         if not isinstance(X, np.ndarray):
-            raise TypeError(
+            raise InvalidTypeError(
                 f"{self!r} expects a numpy array of shape ({self._in_text()}, m). "
                 f"Received: {type(X).__name__}"
             )
@@ -501,7 +502,7 @@ class Layer(ValidatedArguments):
         # Only reached when normal lookup fails: no cost on the hot path.
         if name in _BASE_ATTRIBUTES and "_parameters" not in self.__dict__:
             raise self._missing_init()
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")  # builtin: getattr protocol
 
     def __call__(self, X: np.ndarray, training: bool = True) -> np.ndarray:
         return self.forward(X, training)

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from framework.checks import ValidatedArguments
-from framework.errors import BackwardError, DTypeError, ShapeError
+from framework.errors import BackwardError, DTypeError, InvalidTypeError, ShapeError
 from framework.layer import NO_CACHE
 
 
@@ -56,7 +56,7 @@ class Loss(ValidatedArguments):
     def check_inputs(self, y_hat: np.ndarray, y: np.ndarray) -> None:
         for name, arr in (("y_hat", y_hat), ("y", y)):
             if not isinstance(arr, np.ndarray):
-                raise TypeError(f"{self!r} expects {name} as a numpy array. Received: {type(arr).__name__}")
+                raise InvalidTypeError(f"{self!r} expects {name} as a numpy array. Received: {type(arr).__name__}")
         if y_hat.ndim != 2 or y_hat.shape != y.shape:
             raise ShapeError(
                 f"{self!r} expects y_hat and y of the same shape (out, m), examples as columns. "

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from framework.errors import MemoryLimitError
+from framework.errors import InvalidValueError, MemoryLimitError
 
 ENV_CAP = "MINIDL_MAX_MEMORY"
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
@@ -28,7 +28,7 @@ def parse_size(text: str) -> int:
     """``"512MB"`` -> 512000000; ``"2GiB"`` -> 2147483648; a bare number is bytes."""
     match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:e[0-9]+)?)\s*([a-z]*)\s*", str(text).lower())
     if not match or match.group(2) not in _UNITS:
-        raise ValueError(f"{ENV_CAP}: cannot read {text!r} as a size; use e.g. 512MB, 2GiB or a number of bytes")
+        raise InvalidValueError(f"{ENV_CAP}: cannot read {text!r} as a size; use e.g. 512MB, 2GiB or a number of bytes")
     return int(float(match.group(1)) * _UNITS[match.group(2)])
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from framework.errors import ConfigError
+from framework.errors import ConfigError, InvalidTypeError
 
 #: Direction of the loss, which every run logs ("loss", "val_loss").
 LOSS_HIGHER_IS_BETTER = False
@@ -29,7 +29,7 @@ LOSS_HIGHER_IS_BETTER = False
 def metric(*, higher_is_better: bool) -> Callable[[Callable], Callable]:
     """Mark a metric function with its direction; returns the function itself."""
     if not isinstance(higher_is_better, bool):
-        raise TypeError(f"metric(): expected `higher_is_better` to be True or False. "
+        raise InvalidTypeError(f"metric(): expected `higher_is_better` to be True or False. "
                         f"Received: higher_is_better={higher_is_better!r}")
 
     def mark(fn: Callable) -> Callable:

@@ -9,7 +9,7 @@ import numpy as np
 
 from framework.checks import ValidatedArguments, check_hyperparameter
 from framework.memory import check_bytes
-from framework.errors import StateError
+from framework.errors import InvalidTypeError, StateError
 from framework.parameter import Parameter
 
 
@@ -55,7 +55,7 @@ class Optimizer(ValidatedArguments):
         self.params: list[Parameter] = list(params)
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
-                raise TypeError(
+                raise InvalidTypeError(
                     f"{type(self).__name__} expects an iterable of Parameter (e.g. "
                     f"model.parameters()); item {i} is {type(p).__name__}"
                 )
@@ -72,7 +72,7 @@ class Optimizer(ValidatedArguments):
                 for key, arr in s.items():
                     if not isinstance(arr, np.ndarray) or arr.shape != p.shape:
                         got = arr.shape if isinstance(arr, np.ndarray) else type(arr).__name__
-                        raise TypeError(
+                        raise InvalidTypeError(
                             f"{type(self).__name__} declares elementwise = True, so every state array "
                             f"must have its parameter's shape; state {key!r} of {p.name} ({p.shape}) "
                             f"is {got}. Set elementwise = False for this optimizer.")
@@ -157,19 +157,19 @@ class Optimizer(ValidatedArguments):
         name = type(self).__name__
         states = state_dict["state"]
         if len(states) != len(self.params):
-            raise ValueError(
+            raise StateError(
                 f"{name}.load_state_dict: the state holds {len(states)} parameters, this "
                 f"optimizer has {len(self.params)}"
             )
         for i, (p, saved, mine) in enumerate(zip(self.params, states, self.state)):
             if set(saved) != {k for k in mine if not k.startswith("_")}:
-                raise ValueError(
+                raise StateError(
                     f"{name}.load_state_dict: parameter {i} ({p.name}) has state "
                     f"{sorted(saved)}, expected {sorted(k for k in mine if not k.startswith('_'))}"
                 )
             for key, arr in saved.items():
                 if arr.shape != mine[key].shape:
-                    raise ValueError(
+                    raise StateError(
                         f"{name}.load_state_dict: state {key!r} of parameter {i} ({p.name}) "
                         f"has shape {arr.shape}, expected {mine[key].shape}"
                     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from framework.errors import DTypeError
 
 
 class Parameter:
@@ -24,7 +25,7 @@ class Parameter:
     def __init__(self, data: np.ndarray, name: str = ""):
         data = np.asarray(data)
         if data.dtype.kind != "f":
-            raise TypeError(
+            raise DTypeError(
                 f"Parameter {name!r} must hold floating-point values. "
                 f"Received: dtype={data.dtype}"
             )

@@ -20,7 +20,7 @@ import typing
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from framework.errors import ConfigError, UnsafePathError
+from framework.errors import ConfigError, InvalidValueError, UnsafePathError
 
 
 class RunPathMarker:
@@ -37,17 +37,17 @@ def check_run_path(value: str) -> str:
     """Validator of :data:`~framework.types.RunPath`: relative, and not climbing out with ``..``."""
     text = os.fspath(value)
     if not text.strip():
-        raise ValueError("must be a non-empty path relative to the run directory")
+        raise InvalidValueError("must be a non-empty path relative to the run directory")
     if "\0" in text:
-        raise ValueError("must not contain a NUL character")
+        raise InvalidValueError("must not contain a NUL character")
     if PurePosixPath(text).is_absolute() or PureWindowsPath(text).is_absolute() or PureWindowsPath(text).drive:
-        raise ValueError("must be relative to the run directory; absolute paths are refused, so that an "
+        raise InvalidValueError("must be relative to the run directory; absolute paths are refused, so that an "
                          "experiment cannot write outside its run")
     if text.startswith("~"):
-        raise ValueError("must be relative to the run directory ('~' is not expanded)")
+        raise InvalidValueError("must be relative to the run directory ('~' is not expanded)")
     normal = posixpath.normpath(text.replace("\\", "/"))
     if normal == ".." or normal.startswith("../"):
-        raise ValueError("must stay inside the run directory; this path climbs out of it with '..'")
+        raise InvalidValueError("must stay inside the run directory; this path climbs out of it with '..'")
     return text
 
 

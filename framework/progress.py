@@ -28,6 +28,7 @@ import os
 import sys
 import time
 from typing import Any, Iterable, TextIO
+from framework.errors import InvalidValueError
 
 #: Lines always written at the start of a run before rate-limiting applies.
 LINE_BURST = 100
@@ -64,7 +65,7 @@ def choose_mode(progress: bool | str, stream: TextIO | None = None) -> str:
     if progress is True:
         progress = "auto"
     if progress not in MODES:
-        raise ValueError(f"progress must be True, False or one of {', '.join(MODES)}. Received: {progress!r}")
+        raise InvalidValueError(f"progress must be True, False or one of {', '.join(MODES)}. Received: {progress!r}")
     if progress != "auto":
         return progress
     if in_notebook():

@@ -29,7 +29,8 @@ from typing import Any, Callable, Optional
 import pydantic
 from pydantic import ConfigDict, StrictBool, create_model
 
-from framework.errors import ConfigError, MemoryLimitError, MinidlError, PluginError, RegistryError
+from framework.errors import (ConfigError, InvalidTypeError, InvalidValueError, MemoryLimitError,
+                              MinidlError, PluginError, RegistryError)
 from framework.kinds import KINDS, kind as kind_record
 from framework.plugin_manager import (BLOCK_ENV, STRICT_ENV, PluginRecord, _env_flag, call_hook,
                                       hook_functions, load_plugins, new_plugin_manager, plugin_failed,
@@ -293,6 +294,8 @@ class Registry:
             raise ConfigError([(join_path(path, p), m) for p, m in exc.problems], exc.source) from None
         except MemoryLimitError as exc:
             raise MemoryLimitError(f"{path}: {exc}" if path else str(exc)) from None
+        except (InvalidValueError, InvalidTypeError) as exc:  # a bad value, said without its config path
+            raise ConfigError([(path or name, str(exc))]) from exc
         except MinidlError:
             raise  # already says what and where (a missing data file, ...)
         except (ValueError, TypeError) as exc:

@@ -31,7 +31,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from framework.errors import RunLockedError
+from framework.errors import InvalidValueError, RunLockedError
 from framework.fileio import WriteError
 
 try:
@@ -56,7 +56,7 @@ def create_unique_dir(parent: str | os.PathLike, stem: str) -> Path:
     separators); use :func:`safe_name` on user text.
     """
     if not stem or stem != Path(stem).name or stem in (".", ".."):
-        raise ValueError(f"create_unique_dir: `stem` must be a plain directory name. Received: {stem!r}")
+        raise InvalidValueError(f"create_unique_dir: `stem` must be a plain directory name. Received: {stem!r}")
     parent = Path(parent)
     parent.mkdir(parents=True, exist_ok=True)
     for n in range(1, MAX_SUFFIX):

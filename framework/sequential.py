@@ -7,6 +7,7 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from framework.layer import Layer
+from framework.errors import InvalidTypeError, InvalidValueError
 
 
 class Sequential(Layer):
@@ -49,7 +50,7 @@ class Sequential(Layer):
             hint = " (did you pass the class instead of an instance? add ())" if (
                 isinstance(layer, type) and issubclass(layer, Layer)
             ) else ""
-            raise TypeError(
+            raise InvalidTypeError(
                 f"Sequential accepts only Layer instances; item {position} is not one{hint}. "
                 f"Received: {layer!r} of type {type(layer).__name__}"
             )
@@ -106,7 +107,7 @@ class Sequential(Layer):
     # -- forward / backward -----------------------------------------------------
     def check_input(self, X: np.ndarray) -> None:
         if not self._layers:
-            raise ValueError("Sequential is empty: append a layer before calling it")
+            raise InvalidValueError("Sequential is empty: append a layer before calling it")
         # Each child checks its own input, which names the layer that fails.
 
     def forward_pass(self, X, training):
@@ -153,7 +154,7 @@ class Sequential(Layer):
         """
         features = self.in_features if in_features is None else in_features
         if features is None:
-            raise ValueError(
+            raise InvalidValueError(
                 "Sequential.summary() needs in_features: the first layer does not fix the "
                 "number of input rows. Call summary(in_features=...)."
             )

@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from framework.config_files import atomic_write_text, parse_key, set_path
-from framework.errors import ConfigError, MinidlError
+from framework.errors import ConfigError, InvalidTypeError, InvalidValueError, MinidlError
 from framework.experiment import (Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform,
                                   read_experiment_data)
 from framework.rundir import RunLock, create_run_dir
@@ -143,7 +143,7 @@ def _draw(values: Any, rng: np.random.Generator) -> Any:
         return float(math.exp(rng.uniform(math.log(values.low), math.log(values.high))))
     if isinstance(values, IntRange):
         return int(rng.integers(values.low, values.high, endpoint=True))
-    raise TypeError(f"not a sweep distribution: {values!r}")  # pragma: no cover
+    raise InvalidTypeError(f"not a sweep distribution: {values!r}")  # pragma: no cover
 
 
 def _absolute_paths(spec: dict[str, Any], base_dir: Path) -> None:
@@ -362,7 +362,7 @@ def load_state(sweep_dir: str | Path) -> tuple[Sweep, dict[str, dict[str, Any]]]
     try:
         state = loads_json(path.read_text(encoding="utf-8"), source=str(path))
         if not isinstance(state, dict):
-            raise TypeError("the top level is not an object")
+            raise InvalidTypeError("the top level is not an object")
         if state.get("format_version") != FORMAT_VERSION:
             raise SweepError(f"{path}: format version {state.get('format_version')!r}; "
                              f"this minidl reads version {FORMAT_VERSION}")
@@ -370,7 +370,7 @@ def load_state(sweep_dir: str | Path) -> tuple[Sweep, dict[str, dict[str, Any]]]
         sweep = Sweep(str(state["name"]), list(state["parameters"]), trials, str(state["objective"]),
                       str(state["mode"]), state.get("source"), log_scale=list(state.get("log_scale") or []))
         if len({t.index for t in trials}) != len(trials) or any(t.index < 0 for t in trials):
-            raise ValueError("trial numbers must be distinct and non-negative")
+            raise InvalidValueError("trial numbers must be distinct and non-negative")
         results = {name: _checked_result(value) for name, value in dict(state.get("results") or {}).items()
                    if name in {t.name for t in trials}}
     except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:

@@ -84,7 +84,7 @@ from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
-from framework.errors import BackwardError, ConfigError, MinidlError
+from framework.errors import BackwardError, ConfigError, ConformanceError, MinidlError
 from framework.gradcheck import gradcheck
 from framework.layer import Layer
 from framework.loss import Loss
@@ -198,7 +198,7 @@ class Check:
     def __call__(self) -> CheckResult:
         result = self.run()
         if result.status in ("failed", "xpassed"):
-            raise AssertionError(f"{self.target}: check {self.name} failed: {result.detail}")
+            raise ConformanceError(f"{self.target}: check {self.name} failed: {result.detail}")
         if result.status in ("skipped", "xfailed"):
             try:
                 import pytest
@@ -542,7 +542,7 @@ def assert_layer_conforms(make_layer: Callable[[], Layer], in_features: int, **k
     """:func:`check_layer`, raising ``AssertionError`` with the report when a check fails."""
     report = check_layer(make_layer, in_features, **kwargs)
     if not report.ok:
-        raise AssertionError("layer does not conform:\n" + report.render())
+        raise ConformanceError("layer does not conform:\n" + report.render())
     return report
 
 

@@ -17,7 +17,8 @@ from framework.checkpoint import Checkpoint, load_checkpoint
 from framework.classification import metric_scores
 from framework.checks import check_hyperparameter, check_positive_int
 from framework.data import check_arrays
-from framework.errors import CheckpointError, ConfigError, DataError, DTypeError, MinidlError, TrainingError
+from framework.errors import (CheckpointError, ConfigError, DTypeError, DataError, InvalidTypeError,
+                              MinidlError, MissingKeyError, TrainingError)
 from framework.layer import Layer
 from framework.loss import Loss, pairing_problem
 from framework.memory import check_bytes
@@ -76,7 +77,7 @@ class History(Mapping):
 
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._logs:
-            raise KeyError(f"history has no {key!r}; it has: {', '.join(self._logs) or '(nothing yet)'}")
+            raise MissingKeyError(f"history has no {key!r}; it has: {', '.join(self._logs) or '(nothing yet)'}")
         values = np.array(self._logs[key], dtype=np.float64)
         values.flags.writeable = False
         return values
@@ -198,11 +199,11 @@ class Trainer:
                  progress: bool | str = True, display_keys: Sequence[str] = (), l2: float = 0.0,
                  clip_grad_norm: float | None = None, clip_grad_value: float | None = None):
         if not isinstance(model, Layer):
-            raise TypeError(f"Trainer: `model` must be a Layer (e.g. a Sequential). Received: {type(model).__name__}")
+            raise InvalidTypeError(f"Trainer: `model` must be a Layer (e.g. a Sequential). Received: {type(model).__name__}")
         if not isinstance(loss, Loss):
-            raise TypeError(f"Trainer: `loss` must be a Loss. Received: {type(loss).__name__}")
+            raise InvalidTypeError(f"Trainer: `loss` must be a Loss. Received: {type(loss).__name__}")
         if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"Trainer: `optimizer` must be an Optimizer. Received: {type(optimizer).__name__}")
+            raise InvalidTypeError(f"Trainer: `optimizer` must be an Optimizer. Received: {type(optimizer).__name__}")
         layers = getattr(model, "layers", None)
         problem = pairing_problem(layers[-1] if layers else model, loss)
         if problem is not None:
@@ -213,7 +214,7 @@ class Trainer:
         self.shuffle, self.seed = bool(shuffle), seed
         for i, cb in enumerate(callbacks := list(callbacks)):
             if not isinstance(cb, Callback):
-                raise TypeError(f"Trainer: callbacks[{i}] is not a Callback. Received: {cb!r}")
+                raise InvalidTypeError(f"Trainer: callbacks[{i}] is not a Callback. Received: {cb!r}")
         self.callbacks = sorted(callbacks, key=lambda cb: cb.order)
         self.l2 = check_hyperparameter("Trainer", "l2", l2, low=0.0)
         self.clip_grad_norm = None if clip_grad_norm is None else check_hyperparameter(

@@ -26,7 +26,7 @@ import numpy as np
 
 from framework.callback import Callback
 from framework.checkpoint import checkpoint_name, remove_stale_temps, rotate_checkpoints, save_checkpoint
-from framework.errors import ConfigError, TrainingError
+from framework.errors import ConfigError, InvalidValueError, TrainingError
 from framework.fileio import WriteError, atomic_write_bytes
 from framework.hookspecs import hookimpl
 from framework.metric import direction_of
@@ -149,7 +149,7 @@ class ModelCheckpoint(RunDirMixin, Callback):
     def __init__(self, directory: RunPath = "checkpoints", every_epochs: int = 1, every_batches: int = 0,
                  keep_last: PositiveInt = 3):
         if every_epochs < 0 or every_batches < 0:
-            raise ValueError(f"ModelCheckpoint: every_epochs and every_batches must be >= 0. "
+            raise InvalidValueError(f"ModelCheckpoint: every_epochs and every_batches must be >= 0. "
                              f"Received: every_epochs={every_epochs}, every_batches={every_batches}")
         self.directory = Path(directory)
         self.every_epochs, self.every_batches, self.keep_last = every_epochs, every_batches, keep_last
@@ -307,7 +307,7 @@ class LearningRateScheduler(Callback):
         else:
             spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
             if "type" not in spec:
-                raise ValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "
+                raise InvalidValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "
                                  f"{', '.join(registry.names('schedules'))}) or, in Python, a callable "
                                  f"f(epoch, base_lr) -> lr. Received: {schedule!r}")
             name = spec.pop("type")
@@ -316,9 +316,9 @@ class LearningRateScheduler(Callback):
             self.schedule_spec = {"type": name, **spec}
             self.schedule = registry.build("schedules", name, spec, path="schedule")
         if base_lr is not None and not (math.isfinite(base_lr) and base_lr > 0):
-            raise ValueError(f"LearningRateScheduler: base_lr must be a finite number > 0. Received: {base_lr!r}")
+            raise InvalidValueError(f"LearningRateScheduler: base_lr must be a finite number > 0. Received: {base_lr!r}")
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
-            raise ValueError(f"LearningRateScheduler: expected `warmup_epochs` to be an integer >= 0. "
+            raise InvalidValueError(f"LearningRateScheduler: expected `warmup_epochs` to be an integer >= 0. "
                              f"Received: warmup_epochs={warmup_epochs!r}")
         self.base_lr = base_lr
         self.warmup_epochs = warmup_epochs

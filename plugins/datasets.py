@@ -39,7 +39,7 @@ from typing import Literal
 import numpy as np
 
 from framework.data import CsvText, Dataset, class_indices, excerpt, is_number
-from framework.errors import DataError
+from framework.errors import DataError, InvalidValueError
 from framework.memory import check_bytes
 from framework.npz import read_npz
 from framework.hookspecs import hookimpl
@@ -67,7 +67,7 @@ def synthetic_linear(n_samples: PositiveInt = 256, n_features: PositiveInt = 10,
 def synthetic_nonlinear(n_samples: PositiveInt = 512, n_features: PositiveInt = 2,
                         noise: NonNegativeFloat = 0.05, seed: int = 0) -> Dataset:
     if n_features < 2:
-        raise ValueError(f"synthetic_nonlinear: expected `n_features` >= 2. Received: n_features={n_features}")
+        raise InvalidValueError(f"synthetic_nonlinear: expected `n_features` >= 2. Received: n_features={n_features}")
     _price("synthetic_nonlinear", 2 * (n_features + 6), n_samples)
     rng = np.random.default_rng(seed)
     X = rng.uniform(-2.0, 2.0, (n_features, n_samples))

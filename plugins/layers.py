@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from framework.errors import ShapeError
+from framework.errors import InvalidTypeError, InvalidValueError, ShapeError
 from framework.hookspecs import hookimpl
 from framework.layer import Layer
 from framework.memory import check_array
@@ -22,10 +22,10 @@ from framework.types import FloatDType, PositiveFloat, PositiveInt, UnitClosed
 def make_rng(owner: str, seed: int | None, rng: np.random.Generator | None) -> np.random.Generator:
     """The Generator a layer draws its initial values from: ``rng``, else ``default_rng(seed)``."""
     if rng is not None and seed is not None:
-        raise ValueError(f"{owner}: pass either `seed` or `rng`, not both. Received: seed={seed!r}, rng={rng!r}")
+        raise InvalidValueError(f"{owner}: pass either `seed` or `rng`, not both. Received: seed={seed!r}, rng={rng!r}")
     if rng is not None:
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{owner}: expected `rng` to be a numpy.random.Generator. Received: {type(rng).__name__}")
+            raise InvalidTypeError(f"{owner}: expected `rng` to be a numpy.random.Generator. Received: {type(rng).__name__}")
         return rng
     return np.random.default_rng(seed)
 
@@ -101,7 +101,7 @@ class Linear(Layer):
             self.b = self.add_parameter("b", resolve_initializer("Linear", bias_init)(shape_b, generator, dtype))
         for p in self.parameters():
             if p.shape != (shape_w if p.name == "W" else (self.out_features, 1)) or p.dtype != dtype:
-                raise ValueError(f"Linear: initializer returned {p.shape} {p.dtype} for {p.name}, "
+                raise InvalidValueError(f"Linear: initializer returned {p.shape} {p.dtype} for {p.name}, "
                                  f"expected {shape_w if p.name == 'W' else (self.out_features, 1)} {dtype}")
 
     # np.dot rather than matmul: both call BLAS, np.dot with less overhead per call.

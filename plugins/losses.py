@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from framework.errors import DataError, DTypeError, ShapeError
+from framework.errors import DTypeError, DataError, InvalidTypeError, ShapeError
 from framework.hookspecs import hookimpl
 from framework.loss import Loss
 from framework.types import PositiveFloat, UnitClosed
@@ -239,7 +239,7 @@ class CrossEntropyLoss(Loss):
     def check_inputs(self, y_hat, y):
         for name, arr in (("y_hat", y_hat), ("y", y)):
             if not isinstance(arr, np.ndarray):
-                raise TypeError(f"{self!r} expects {name} as a numpy array. Received: {type(arr).__name__}")
+                raise InvalidTypeError(f"{self!r} expects {name} as a numpy array. Received: {type(arr).__name__}")
         if y_hat.ndim != 2:
             raise ShapeError(f"{self!r} expects y_hat as logits of shape (C, m), classes as rows. "
                              f"Received: shape {y_hat.shape}")

@@ -31,6 +31,7 @@ import numpy as np
 from framework.classification import per_class_counts, predicted_classes, true_classes
 from framework.hookspecs import hookimpl
 from framework.metric import metric
+from framework.errors import InvalidValueError
 
 
 @metric(higher_is_better=False)
@@ -79,7 +80,7 @@ def top_k_accuracy(y_hat: np.ndarray, y: np.ndarray, k: int = 5) -> float:
 def top_k(k: int):
     """``top_k_accuracy`` for a given k, as a metric named "top_<k>_accuracy"."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"top_k: expected `k` to be a positive integer. Received: k={k!r}")
+        raise InvalidValueError(f"top_k: expected `k` to be a positive integer. Received: k={k!r}")
 
     @metric(higher_is_better=True)
     def top_k_metric(y_hat, y):

@@ -30,6 +30,7 @@ from framework.hookspecs import hookimpl
 from framework.optimizer import Optimizer
 from framework.parameter import Parameter
 from framework.types import NonNegativeFloat, PositiveFloat, UnitClosed, UnitInterval
+from framework.errors import InvalidValueError
 
 
 
@@ -60,7 +61,7 @@ class SGD(Optimizer):
         self.dampening = dampening
         self.weight_decay = weight_decay
         if nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise ValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0. "
+            raise InvalidValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0. "
                              f"Received: momentum={self.momentum!r}, dampening={self.dampening!r}")
         self.nesterov = nesterov
         super().__init__(params, lr)

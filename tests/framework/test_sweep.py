@@ -350,7 +350,7 @@ def test_resume_needs_a_sweep_directory(tmp_path, capsys):
                                                      "objective": "loss", "trials": [
                                                          {"index": 0, "overrides": {}, "spec": {}},
                                                          {"index": 0, "overrides": {}, "spec": {}}]}))
-    with pytest.raises(SweepError, match=r"damaged \(ValueError: trial numbers must be distinct and non-negative\); it cannot be resumed"):
+    with pytest.raises(SweepError, match=r"damaged \(InvalidValueError: trial numbers must be distinct and non-negative\); it cannot be resumed"):
         load_state(tmp_path)
     (tmp_path / "sweep.json").unlink()
     assert main(["sweep"]) == 2
