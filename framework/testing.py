@@ -674,7 +674,7 @@ def assert_loss_conforms(make_loss: Callable[[], Loss], y_hat: np.ndarray | None
     """:func:`check_loss`, raising ``AssertionError`` with the report when a check fails."""
     report = check_loss(make_loss, y_hat, y, **kwargs)
     if not report.ok:
-        raise AssertionError("loss does not conform:\n" + report.render())
+        raise ConformanceError("loss does not conform:\n" + report.render())
     return report
 
 
