@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from framework.errors import DataError
+
 
 def metric_scores(y_hat: np.ndarray, loss) -> np.ndarray:
     """What a run's metrics see: probabilities sigmoid(z) for one row of logits, else ``y_hat`` unchanged.
@@ -42,7 +44,14 @@ def true_classes(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
     if y_hat.shape[0] == 1:
         return (y.reshape(-1) >= 0.5).astype(np.intp)
     if y.ndim == 1 or y.shape[0] == 1:
-        return y.reshape(-1).astype(np.intp)
+        t = y.reshape(-1)
+        C = int(y_hat.shape[0])
+        bad = (t < 0) | (t >= C) | (t != np.floor(t))  # NaN is caught by the last test
+        if bad.any():
+            shown = ", ".join(f"{v:g}" for v in np.unique(t[bad])[:3])
+            raise DataError(f"class indices must be integers in [0, {C - 1}] for {C} rows of scores "
+                            f"(one per class). Received: {shown}")
+        return t.astype(np.intp)
     return np.argmax(y, axis=0)
 
 

@@ -121,3 +121,32 @@ def test_a_binary_run_on_logits_decides_at_logit_zero_in_its_metrics_and_confusi
     from framework.runner import confusion_summary
 
     assert confusion_summary(prepared)["matrix"] == [[2, 1], [0, 2]]
+
+
+@pytest.mark.parametrize("metric", [accuracy, top_k_accuracy, f1, confusion_matrix])
+def test_class_indices_outside_the_rows_are_refused_by_every_classification_metric(metric):
+    # Labels 1, 2, 3 for three rows of scores (a CSV numbered from 1): index 3 has no row. Without
+    # the check top_k_accuracy raised an IndexError, f1 a reshape error, and accuracy counted quietly.
+    from framework.errors import DataError
+
+    with pytest.raises(DataError, match=r"class indices must be integers in \[0, 2\] for 3 rows of scores "
+                                        r"\(one per class\)\. Received: 3$"):
+        metric(Y_HAT, Y + 1)
+    with pytest.raises(DataError, match=r"Received: 0\.5, nan$"):
+        metric(Y_HAT, np.array([[0.0, 0.5, 1.0, 1.0, np.nan, 2.0]]))
+
+
+def test_a_run_whose_labels_do_not_index_the_outputs_is_refused_before_training():
+    from framework.errors import ConfigError
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2, 12)), np.tile([1.0, 2.0, 3.0], 4)[None, :]
+    spec = Experiment.from_dict({
+        "model": {"layers": [{"type": "linear", "out_features": 3}]}, "loss": {"type": "cross_entropy"},
+        "optimizer": {"type": "sgd", "lr": 0.1},
+        "trainer": {"epochs": 1, "metrics": ["top_k_accuracy", "f1"], "progress": False}})
+    with pytest.raises(ConfigError) as info:
+        run_experiment(spec, data=(X, y))
+    assert "trainer.metrics[0]: top_k_accuracy cannot be computed on this data: class indices must be " \
+           "integers in [0, 2]" in str(info.value)
+    assert "trainer.metrics[1]: f1 cannot be computed on this data: class indices" in str(info.value)
