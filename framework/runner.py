@@ -261,6 +261,7 @@ def spec_differences(stored: dict[str, Any], new: dict[str, Any]) -> list[tuple[
         db = _default_of(new, path) if path not in b else vb
         if da == db and type(da) is type(db) and da is not _ABSENT:
             continue
+        va, vb = (_Default(v, d) if v is _ABSENT and d is not _ABSENT else v for v, d in ((va, da), (vb, db)))
         if va != vb or type(va) is not type(vb):
             diffs.append((path, va, vb))
     # An empty list on one side whose items the other side lists is said by those items.
@@ -313,8 +314,15 @@ def _default_of(spec: dict[str, Any], path: str) -> Any:
     return _ABSENT
 
 
+class _Default(str):
+    """An argument left out of a spec, shown with the default it stands for."""
+
+    def __new__(cls, absent: str, default: Any):
+        return super().__new__(cls, f"{absent} = default {json.dumps(default)}")
+
+
 def _fmt(value: Any) -> str:
-    return value if value == _ABSENT else json.dumps(value)
+    return value if value == _ABSENT or isinstance(value, _Default) else json.dumps(value)
 
 
 def _refusal(problems: list[tuple[str, str]], advice: str, source: str) -> ConfigError:

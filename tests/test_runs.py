@@ -156,6 +156,9 @@ def test_resume_accepts_a_component_argument_written_out_with_its_default(tmp_pa
     runs = tmp_path / "runs"
     run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "trainer.epochs=2", "--quiet")
     run_dir = only_run_dir(runs)
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=3",
+                             "--set", "data.source.seed=1", "--quiet")  # the refusal says what "absent" means
+    assert code == 2 and "  data.source.seed: stored (absent) = default 0, new 1\n" in err
     spelled = tmp_path / "spelled.toml"
     spelled.write_text(small.read_text().replace("noise = 0.05\n", "noise = 0.05\nseed = 0\nn_features = 2\n")
                        .replace("momentum = 0.9\n", "momentum = 0.9\nnesterov = false\n"))
