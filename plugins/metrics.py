@@ -11,9 +11,9 @@ decisions (arg-max over rows, or >= 0.5 for one row) are
   averaged over rows (1.0 is perfect; 0.0 is no better than the mean).
 * accuracy: the fraction of examples classified right.
   - one output row (binary): y_hat >= 0.5 is class 1, compared with y >= 0.5
-    (a sigmoid output and 0/1 labels; a model ending in logits, for
-    bce_with_logits, is compared at 0.5 too, so add the sigmoid at
-    prediction or read the threshold as logit 0.5);
+    (a sigmoid output and 0/1 labels; in a run whose loss takes logits, such
+    as bce_with_logits, the metrics are given the sigmoid of the logit, so
+    the rule is logit >= 0);
   - C > 1 output rows (multi-class): the predicted class is the arg-max over
     the rows of each column (ties: the first row), compared with y given as
     class indices (1, m) or as one-hot / probability rows (C, m), whose
