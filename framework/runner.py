@@ -28,6 +28,7 @@ import contextlib
 import difflib
 import inspect
 import json
+import os
 import re
 import time
 import typing
@@ -521,6 +522,13 @@ def _newest_readable(run_dir: Path, chosen: Path | None) -> Checkpoint:
     if chosen is not None:
         return load_checkpoint(chosen)
     if not found:
+        links = sorted(str(Path(folder, name).relative_to(run_dir)) for folder, dirs, _ in os.walk(run_dir)
+                       for name in dirs if os.path.islink(os.path.join(folder, name)))
+        if links:
+            raise CheckpointError(
+                f"{run_dir} has no checkpoint (checkpoint-*.npz in any folder of it); "
+                f"{', '.join(links[:3])} {'is a symbolic link' if len(links) == 1 else 'are symbolic links'}, "
+                f"which minidl never follows, so nothing can be resumed from there")
         raise CheckpointError(
             f"{run_dir} has no checkpoint (checkpoint-*.npz in any folder of it): the run stopped before its "
             f"first one was saved, so there is nothing to resume. Start it again in a new run directory with: "

@@ -145,3 +145,24 @@ def test_inside_run_dir_resolves_dots_and_symlinks(tmp_path):
         inside_run_dir(run, "out/x", "f")
     with pytest.raises(UnsafePathError, match="absolute paths are refused"):
         inside_run_dir(run, str(tmp_path / "x"), "f")
+
+
+def test_a_checkpoint_folder_that_is_a_symlink_is_named_when_a_resume_finds_nothing(tmp_path, victim, capsys):
+    # A shared run directory whose checkpoints/ links to checkpoints elsewhere: never followed, and the
+    # error says why (it said "the run stopped before its first one was saved", which was not what happened).
+    exp = experiment_file(tmp_path, "")
+    assert main(["run", str(exp), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 0
+    run_dir = next((tmp_path / "runs").iterdir())
+    for f in (run_dir / "checkpoints").iterdir():
+        f.rename(victim / f.name)
+    (run_dir / "checkpoints").rmdir()
+    (run_dir / "checkpoints").symlink_to(victim)
+    before = corpus.checksums(victim)
+    capsys.readouterr()
+    code = main(["run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err == (f"minidl: error: {run_dir} has no checkpoint (checkpoint-*.npz in any folder of it); "
+                   f"checkpoints is a symbolic link, which minidl never follows, so nothing can be resumed "
+                   f"from there\n"), err
+    assert corpus.checksums(victim) == before
