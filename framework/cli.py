@@ -110,6 +110,18 @@ def _add_use_commands(sub) -> None:
     evaluate.add_argument("data", type=Path, metavar="DATA",
                           help="labelled data: a CSV with the feature and target columns, or an .npz with X and y")
 
+    plot = sub.add_parser("plot", help="learning curves of runs, or --boundary: decision regions (PNG or SVG)")
+    plot.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
+                      help="run directories; several are overlaid, one colour each")
+    plot.add_argument("-o", "--output", type=Path, metavar="FILE",
+                      help="FILE.png or FILE.svg (default: learning_curves.png, or decision_regions.png with "
+                           "--boundary, in the current directory)")
+    plot.add_argument("--metrics", metavar="KEYS",
+                      help="comma-separated log keys to draw, e.g. loss,val_loss,val_accuracy (default: all "
+                           "but lr); one panel per metric, training and validation together")
+    plot.add_argument("--boundary", action="store_true",
+                      help="draw the decision regions of a run's 2-feature classifier with its data instead")
+
 
 def _add_global_options(parser: argparse.ArgumentParser, sub) -> None:
     """Options accepted before or after the subcommand (``minidl run X --traceback``)."""
@@ -452,7 +464,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-COMMANDS = {"predict": cmd_predict, "evaluate": cmd_evaluate, "run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
+def cmd_plot(args) -> int:
+    from framework import plot
+
+    if args.boundary:
+        if len(args.runs) != 1:
+            raise ConfigError([("--boundary", f"draws the decision regions of one run; received "
+                                              f"{len(args.runs)} run directories")])
+        figure = plot.decision_regions(args.runs[0])
+        default = "decision_regions.png"
+    else:
+        metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+        figure = plot.learning_curves(list(args.runs), metrics=metrics)
+        default = "learning_curves.png"
+    path = plot.save_figure(figure, args.output or Path(default))
+    print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {"plot": cmd_plot, "predict": cmd_predict, "evaluate": cmd_evaluate, "run": cmd_run, "validate": cmd_validate, "summary": cmd_summary, "schema": cmd_schema,
             "plugins": cmd_plugins, "describe": cmd_describe, "check-plugins": cmd_check_plugins, "sweep": cmd_sweep}
 
 

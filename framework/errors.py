@@ -107,6 +107,10 @@ class ModelFileError(MinidlError, ValueError):
     is of a newer format, or new data does not have the columns the model was trained on."""
 
 
+class MissingDependencyError(MinidlError, ImportError):
+    """A feature needs an optional extra that is not installed; the message says how to install it."""
+
+
 class MemoryLimitError(MinidlError, MemoryError):
     """An allocation was refused before it happened: more bytes than the machine
     has available (or than ``MINIDL_MAX_MEMORY`` allows). The message names
