@@ -137,7 +137,8 @@ def _columns_by_name(path: Path, header: list[str], features, targets, n, need_t
         raise DataError(f"{path}: the header names {', '.join(duplicated)} more than once")
     missing = [f for f in features if f not in header]
     if missing:
-        raise DataError(f"{path}: no column {', '.join(repr(m) for m in missing)}: the model was trained on the "
+        raise DataError(f"{path}: no column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}: "
+                        f"the model was trained on the "
                         f"features {', '.join(features)}. The file's columns: {', '.join(header)}")
     unknown = [h for h in header if h not in features and h not in targets]
     if unknown:
