@@ -210,3 +210,15 @@ def test_the_form_of_the_display(monkeypatch):
 def test_durations_read_naturally():
     assert [format_duration(s) for s in (0.4213, 12.34, 185, 3725)] == ["0.42 s", "12.3 s", "3 min 05 s",
                                                                         "1 h 02 min"]
+
+
+def test_with_ipywidgets_the_notebook_bar_ends_on_the_last_epoch_and_its_metrics():
+    pytest.importorskip("ipywidgets")
+    display = ProgressDisplay("notebook", total=5)
+    bar = display._bar
+    for epoch in range(1, 6):
+        display.epoch_end(epoch, {"loss": 0.5 / epoch, "val_loss": 0.6 / epoch, "lr": 0.1}, last=epoch == 5)
+    display.close()
+    text = bar.container.children[2].value.replace("\u2007", " ")
+    assert text.startswith("epoch 5/5 [") and text.endswith("loss 0.1 val_loss 0.12")
+    assert bar.container.children[1].bar_style == "success"
