@@ -95,7 +95,7 @@ def _source(item) -> tuple[str, np.ndarray, dict[str, np.ndarray]]:
     if isinstance(item, (str, os.PathLike)):
         epochs, logs = read_run_logs(item)
         return Path(item).name, epochs, logs
-    raise TypeError(f"plot: expected a History or a run directory. Received: {type(item).__name__}")
+    raise DataError(f"plot: expected a History or a run directory. Received: {type(item).__name__}")
 
 
 def panels_for(keys: Iterable[str], metrics: Sequence[str] | None = None) -> dict[str, list[str]]:
@@ -133,7 +133,7 @@ def learning_curves(sources, metrics: Sequence[str] | None = None, *, labels: Se
     runs = [_source(s) for s in sources]
     if labels is not None:
         if len(labels) != len(runs):
-            raise ValueError(f"plot: {len(labels)} labels for {len(runs)} runs")
+            raise DataError(f"plot: {len(labels)} labels for {len(runs)} runs")
         runs = [(label, e, logs) for label, (_, e, logs) in zip(labels, runs)]
     if len(runs) > 1:
         runs = [(name or f"run {i + 1}", e, logs) for i, (name, e, logs) in enumerate(runs)]
