@@ -310,7 +310,7 @@ def test_a_killed_worker_fails_only_its_trial(tmp_path):
 @pytest.mark.slow
 def test_ctrl_c_cancels_pending_keeps_finished_and_resume_completes_exactly(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "framework", "sweep", str(SIGMOID),
-                             "--grid", "trainer.epochs=2,150,2", "--set", SMALL[1], "--jobs", "1",
+                             "--grid", "trainer.epochs=2,1000,2", "--set", SMALL[1], "--jobs", "1",
                              "--sweeps-dir", str(tmp_path), "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: any(tmp_path.glob("*/trial-0001/checkpoints/*.npz")), proc=proc)
@@ -331,7 +331,7 @@ def test_ctrl_c_cancels_pending_keeps_finished_and_resume_completes_exactly(tmp_
     assert {r["status"] for r in rows.values()} == {"ok"}
     assert (sweep_dir / "trial-0000" / "metrics.csv").read_text() == finished   # skipped, untouched
     summary = json.loads((sweep_dir / "trial-0001" / "summary.json").read_text())
-    assert summary["resumed_from"] and summary["epochs"] == 150
+    assert summary["resumed_from"] and summary["epochs"] == 1000
     from framework.experiment import load_experiment
 
     alone = run_experiment(load_experiment(sweep_dir / "trial-0001" / "experiment.toml"), progress=False)
