@@ -127,6 +127,15 @@ class TrainerMeta(_Strict):
     stop_training: bool = Field(False, description="a callback had asked to stop: the run is over")
 
 
+class PluginUse(_Strict):
+    """One plugin a run used: where it came from and which of its components (``kind:name``)."""
+
+    plugin: str
+    distribution: str | None
+    version: str | None
+    components: list[str]
+
+
 class CheckpointMeta(_Strict):
     """The metadata of a checkpoint: everything but the array data, validated as a whole."""
 
@@ -139,6 +148,8 @@ class CheckpointMeta(_Strict):
     optimizer: OptimizerMeta | None = None
     trainer: TrainerMeta | None = None
     spec: dict[str, Any] | None = None
+    plugins: list[PluginUse] | None = Field(None, description="the plugins whose components the run used, "
+                                                              "with distribution and version (provenance)")
 
     @model_validator(mode="after")
     def _references_exist(self):
@@ -241,12 +252,33 @@ def _json_default(value):
     raise InvalidTypeError(f"cannot store {type(value).__name__} in a checkpoint")
 
 
+def run_provenance(spec: dict | None = None, objects: Any = ()) -> list[dict[str, Any]]:
+    """The plugins (distribution, version, components) behind ``spec``'s components and ``objects``.
+
+    ``objects`` may hold models: their layers, nested ones included, count.
+    """
+    from framework.experiment import used_components
+    from framework.registry import registry
+
+    found: list[Any] = []
+    stack = list(objects)
+    while stack:
+        obj = stack.pop()
+        found.append(obj)
+        children = getattr(obj, "named_children", None)
+        if callable(children):
+            stack.extend(child for _, child in children())
+    return registry.provenance(used_components(spec) if spec else [], found)
+
+
 def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: dict | None = None,
-                    spec: dict | None = None) -> Path:
+                    spec: dict | None = None, plugins: list[dict] | None = None) -> Path:
     """Write a checkpoint atomically; return its path.
 
     ``trainer`` is ``Trainer.state_dict()`` (or None); numpy arrays anywhere
     in it are stored as array members, the history as numeric arrays.
+    ``plugins`` (provenance) defaults to the plugins behind the spec's
+    components, the model's layers and the optimizer (:func:`run_provenance`).
     """
     path = Path(path)
     params = dict(model.named_parameters())
@@ -259,6 +291,7 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
     meta: dict[str, Any] = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "minidl_version": _version(),
         "params": list(params), "state": list(state), "spec": spec,
+        "plugins": run_provenance(spec, [model, optimizer]) if plugins is None else plugins,
     }
     if optimizer is not None:
         ostate = optimizer.state_dict()

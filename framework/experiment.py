@@ -361,6 +361,46 @@ def component_problems(data: Any) -> list[tuple[str, str]]:
     return problems
 
 
+def used_components(data: Any) -> list[tuple[str, str]]:
+    """Every (kind, name) an experiment (a dict, as ``to_dict()`` gives) uses, for provenance.
+
+    The blocks (layers, loss, optimizer, data source, callbacks), the metrics,
+    and names found in the blocks' arguments that are registered initializers
+    or schedules (a layer's ``init``, a scheduler's ``schedule``).
+    """
+    if not isinstance(data, dict):
+        return []
+    used: list[tuple[str, str]] = []
+    blocks: list[tuple[str, Any]] = []
+    model = data.get("model")
+    if isinstance(model, dict):
+        blocks += [("layers", b) for b in model.get("layers") or []]
+    blocks += [("losses", data.get("loss")), ("optimizers", data.get("optimizer"))]
+    if isinstance(data.get("data"), dict):
+        blocks.append(("datasets", data["data"].get("source")))
+    trainer = data.get("trainer") if isinstance(data.get("trainer"), dict) else {}
+    blocks += [("callbacks", b) for b in trainer.get("callbacks") or []]
+    used += [("metrics", m) for m in trainer.get("metrics") or [] if isinstance(m, str)]
+
+    def named_in(value: Any) -> None:
+        if isinstance(value, str):
+            used.extend((kind, value) for kind in ("initializers", "schedules") if (kind, value) in registry)
+        elif isinstance(value, dict):
+            if isinstance(value.get("type"), str) and ("schedules", value["type"]) in registry:
+                used.append(("schedules", value["type"]))
+            for v in value.values():
+                named_in(v)
+        elif isinstance(value, list):
+            for v in value:
+                named_in(v)
+
+    for kind, block in blocks:
+        if isinstance(block, dict) and isinstance(block.get("type"), str):
+            used.append((kind, block["type"]))
+            named_in({k: v for k, v in block.items() if k != "type"})
+    return list(dict.fromkeys(used))
+
+
 def load_experiment(path: str | Path, overrides: typing.Iterable[str] = ()) -> Experiment:
     """Read and validate an experiment file (.toml or .json).
 

@@ -24,7 +24,7 @@ import os
 import re
 import typing
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 import pydantic
 from pydantic import ConfigDict, StrictBool, create_model
@@ -255,6 +255,38 @@ class Registry:
             message += " Plugins that failed to load, and may have provided it: " + "; ".join(
                 f"{r.source}: {r.error}" for r in failed)
         return message
+
+    # -- provenance --------------------------------------------------------------
+    def provenance(self, used: Iterable[tuple[str, str]] = (), objects: Iterable[Any] = ()) -> list[dict[str, Any]]:
+        """Which plugins provided the components a run used, with distribution and version.
+
+        ``used`` names components as (kind, name); ``objects`` are component
+        instances or functions (a model's layers, a loss, a metric), found by
+        their class or identity. One dict per plugin, sorted::
+
+            {"plugin": "minidl:layers", "distribution": "minidl", "version": "0.1.0",
+             "components": ["layers:linear"]}
+
+        (``distribution`` and ``version`` are None for an in-process plugin.)
+        Components nobody registered (a plain Python callable) are left out.
+        """
+        self.load()
+        found: dict[str, tuple[PluginRecord, set[str]]] = {}
+
+        def add(entry: Entry) -> None:
+            found.setdefault(entry.plugin.name, (entry.plugin, set()))[1].add(f"{entry.kind}:{entry.name}")
+
+        for kind, name in used:
+            entry = self._entries.get(kind, {}).get(name)
+            if entry is not None:
+                add(entry)
+        by_identity = {id(e.component): e for table in self._entries.values() for e in table.values()}
+        for obj in objects:
+            entry = by_identity.get(id(obj)) or by_identity.get(id(type(obj)))
+            if entry is not None:
+                add(entry)
+        return [{"plugin": record.name, "distribution": record.distribution, "version": record.version,
+                 "components": sorted(names)} for _, (record, names) in sorted(found.items())]
 
     # -- validation and construction -----------------------------------------
     def config_model(self, kind: str, name: str) -> type[pydantic.BaseModel]:

@@ -40,6 +40,7 @@ import numpy as np
 
 from framework.checkpoint import Checkpoint, checkpoint_position, find_checkpoints, load_checkpoint
 from framework.classification import confusion_matrix, metric_scores, n_classes
+from framework.checkpoint import run_provenance  # provenance of summary.json
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
 from framework.errors import CheckpointError, ConfigError, MinidlError
@@ -398,6 +399,9 @@ def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 3),
         "standardization": prepared.scaler.state_dict() if prepared.scaler else None,
         "classes": prepared.train.classes,
+        # provenance: the distribution and version of every plugin whose component the run used
+        "plugins": run_provenance(experiment.to_dict(), [prepared.model, prepared.loss, prepared.optimizer,
+                                                         *trainer.callbacks, *trainer.metrics.values()]),
         **extra,
     }
 
