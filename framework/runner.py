@@ -379,6 +379,10 @@ def confusion_summary(prepared: PreparedRun) -> dict[str, Any]:
             "matrix": confusion_matrix(y_hat, data.y, n).tolist()}
 
 
+#: The sections of an experiment that name components (for provenance).
+_COMPONENT_SECTIONS = {"model", "loss", "optimizer", "data", "trainer"}
+
+
 def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
     trainer, experiment = prepared.trainer, prepared.experiment
     logs = trainer.final_logs()
@@ -400,7 +404,7 @@ def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
         "standardization": prepared.scaler.state_dict() if prepared.scaler else None,
         "classes": prepared.train.classes,
         # provenance: the distribution and version of every plugin whose component the run used
-        "plugins": run_provenance(experiment.to_dict(), [prepared.model, prepared.loss, prepared.optimizer,
+        "plugins": run_provenance(experiment.model_dump(mode="json", exclude_none=True, include=_COMPONENT_SECTIONS), [prepared.model, prepared.loss, prepared.optimizer,
                                                          *trainer.callbacks, *trainer.metrics.values()]),
         **extra,
     }

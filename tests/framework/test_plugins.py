@@ -287,7 +287,9 @@ def installed(monkeypatch):
     """Make the process registry see the built-ins plus the given fake plugins."""
     from framework.plugin_manager import BLOCK_ENV
 
-    monkeypatch.delenv(BLOCK_ENV, raising=False)  # restored (removed) after the test, whatever the CLI sets
+    # setenv records the variable's absence, so that undo removes what `-p no:NAME` sets in os.environ
+    # (delenv of an absent variable records nothing)
+    monkeypatch.setenv(BLOCK_ENV, "")
 
     def install(*extra):
         monkeypatch.setattr(registry, "_entry_points", builtins() + list(extra))
