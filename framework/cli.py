@@ -7,7 +7,7 @@
     minidl schema [--output FILE]      JSON Schema of the experiment format
     minidl plugins                     installed plugins, what each registers, clashes, failures
     minidl describe NAME               a component's arguments, defaults, summary and plugin
-    minidl check-plugins [NAME ...]    run the conformance kit over registered layers
+    minidl check-plugins [NAME ...]    run the conformance kit of each kind over registered components
     minidl sweep EXPERIMENT [--grid KEY=V1,V2,...] [--jobs N] [--backend local|ray] [--address ADDR]
     minidl sweep --resume SWEEP_DIR    many trials of one experiment, one run directory each
 
@@ -86,8 +86,9 @@ def _parser() -> argparse.ArgumentParser:
 
     _sweep_parser(sub)
 
-    check = sub.add_parser("check-plugins", help="run the conformance kit over registered layers")
-    check.add_argument("names", nargs="*", help="layer names (default: all)")
+    check = sub.add_parser("check-plugins", help="run the conformance kit of each kind over registered components")
+    check.add_argument("names", nargs="*", help="component names, KIND:NAME when ambiguous (default: every "
+                                                "registered component of every kind)")
     _add_use_commands(sub)
     _add_global_options(parser, sub)
     return parser
@@ -336,19 +337,25 @@ def cmd_describe(args) -> int:
 
 
 def cmd_check_plugins(args) -> int:
+    """The conformance kit of each kind over every registered component (or the NAMEs given)."""
+    from framework.kinds import KINDS, kit
     from framework.registry import registry
-    from framework.testing import check_registered_layer
+    from framework.schema import find_entries
 
     failed_plugins = registry.failures()
     for p in failed_plugins:
         print(f"plugin {p.name}: FAILED TO LOAD: {p.error}")
-    names = args.names or registry.names("layers")
+    if args.names:
+        targets = [(e.kind, e.name) for name in args.names for e in find_entries(name)]
+    else:
+        targets = [(k.name, name) for k in KINDS for name in registry.names(k.name)]
+    records = {k.name: k for k in KINDS}
     failed = 0
-    for name in names:
-        report = check_registered_layer(name)
+    for kind, name in targets:
+        report = kit(records[kind])(name)
         print(report.render())
         failed += not report.ok
-    print(f"{len(names) - failed} passed, {failed} failed"
+    print(f"{len(targets) - failed} passed, {failed} failed"
           + (f"; {len(failed_plugins)} plugin(s) failed to load" if failed_plugins else ""))
     return 1 if failed or failed_plugins else 0
 

@@ -684,3 +684,608 @@ def check_registered_loss(name: str) -> ConformanceReport:
 
     cls = registry.get("losses", name)
     return check_loss(lambda: registry.build("losses", name, {}), target=f"{cls.__name__} ({name})")
+
+
+# ======================================================================================
+# Kits for the other kinds: optimizers, metrics, schedules, callbacks,
+# datasets, initializers. Each has ``<kind>_checks(...) -> list[Check]`` (one pytest
+# item per check), ``check_<kind>(...) -> ConformanceReport``,
+# ``assert_<kind>_conforms(...)`` and ``check_registered_<kind>(name)``, which
+# ``minidl check-plugins`` runs (the ``kit`` of each record in framework/kinds.py).
+# Components needing constructor arguments declare ``conformance_config``; every
+# component may declare ``kit_skip`` / ``kit_xfail`` tags with reasons.
+# ======================================================================================
+
+def _report(checks: list[Check]) -> ConformanceReport:
+    report = ConformanceReport(target=checks[0].target if checks else "")
+    report.results = [c.run() for c in checks]
+    return report
+
+
+def _assert_ok(report: ConformanceReport, what: str) -> ConformanceReport:
+    if not report.ok:
+        raise ConformanceError(f"{what} does not conform:\n" + report.render())
+    return report
+
+
+def _relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    scale = max(float(np.linalg.norm(a)) + float(np.linalg.norm(b)), 1e-12)
+    return float(np.linalg.norm(a - b)) / scale
+
+
+def _raises_minidl(call: Callable[[], Any], what: str, builtin: type = ValueError) -> str:
+    """Expect ``call`` to raise a MinidlError that is also ``builtin``; return its message."""
+    try:
+        call()
+    except MinidlError as exc:
+        expect(isinstance(exc, builtin), f"{what} raised {type(exc).__name__}, which is not a {builtin.__name__}")
+        expect(str(exc).strip() != "", f"{what} raised {type(exc).__name__} without a message")
+        return str(exc)
+    except Exception as exc:
+        raise CheckFailed(f"{what} raised {type(exc).__name__}: {exc}; expected a framework.MinidlError "
+                          f"(e.g. ShapeError) saying what was wrong") from None
+    raise CheckFailed(f"{what} did not raise")
+
+
+def _not_jsonable(value: Any, path: str = "state") -> str | None:
+    """Where ``value`` holds something neither JSON nor a numpy array (a checkpoint could not store it)."""
+    if isinstance(value, np.ndarray):
+        return None if value.dtype.kind in "biuf" else f"{path} is an array of dtype {value.dtype}"
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{path} has a key {k!r} that is not a string"
+            found = _not_jsonable(v, f"{path}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            found = _not_jsonable(v, f"{path}[{i}]")
+            if found:
+                return found
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return None
+    return f"{path} is a {type(value).__name__} ({value!r})"
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.dtype == b.dtype
+                and np.array_equal(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and (a == b or (isinstance(a, float) and a != a and b != b))
+
+
+def _conformance_config(component: Any) -> dict[str, Any]:
+    return copy.deepcopy(dict(getattr(component, "conformance_config", {}) or {}))
+
+
+def _construct_failure(target: str, kind_singular: str, config: dict, exc: Exception) -> ConformanceReport:
+    report = ConformanceReport(target=target)
+    if isinstance(exc, ConfigError) and any("required field is missing" in m for _, m in exc.problems):
+        detail = (f"cannot build from {config or 'no arguments'}: {exc}. Declare the arguments the kit should "
+                  f"use as an attribute of the {kind_singular}, e.g. conformance_config = {{...}}.")
+    else:
+        detail = f"cannot build from {config or 'no arguments'}: {type(exc).__name__}: {exc}"
+    report.results.append(CheckResult("construct", "failed", detail))
+    return report
+
+
+# -- optimizers -----------------------------------------------------------------------
+def _optimizer_params(seed: int, dtype=np.float64) -> list:
+    from framework.parameter import Parameter
+
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 2), (3, 1), (300, 260)]  # the last is larger than one block of an elementwise update
+    return [Parameter(rng.standard_normal(s).astype(dtype), name) for s, name in zip(shapes, ("W", "b", "W2"))]
+
+
+def _optimizer_grads(seed: int, steps: int, params: list) -> list[list[np.ndarray]]:
+    rng = np.random.default_rng(seed + 1)
+    return [[rng.standard_normal(p.shape).astype(p.dtype) for p in params] for _ in range(steps)]
+
+
+def _step(opt: Any, params: list, grads: list[np.ndarray]) -> None:
+    for p, g in zip(params, grads):
+        p.grad[...] = g
+    opt.step()
+
+
+def optimizer_checks(make_optimizer: Callable[[list], Any], *, seed: int = 0, steps: int = 3,
+                     skip: dict[str, str] | None = None, xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of an optimizer made by ``make_optimizer(params)`` (a class, or ``lambda ps: RMSprop(ps, lr=0.01)``).
+
+    * ``updates``: a step with non-zero gradients changes every parameter, keeps it finite, and leaves the grads alone;
+    * ``state_round_trip``: ``state_dict()`` keeps every hyperparameter's type (True stays True,
+      a string stays a string), holds only JSON values and numeric arrays, and loaded into a
+      fresh optimizer gives back the same state, types included;
+    * ``resume_equals_uninterrupted``: ``steps`` steps, a save, a fresh optimizer loaded from it
+      and ``steps`` more give bit for bit the parameters of ``2 * steps`` uninterrupted steps;
+    * ``float32``: float32 parameters and state stay float32.
+    """
+    probe = make_optimizer(_optimizer_params(seed))
+    target = f"{type(probe).__name__} (optimizer)"
+
+    def updates():
+        params = _optimizer_params(seed)
+        opt = make_optimizer(params)
+        before = [p.data.copy() for p in params]
+        grads = _optimizer_grads(seed, 1, params)[0]
+        for p, g in zip(params, grads):
+            p.grad[...] = g
+        opt.step()
+        for p, b, g in zip(params, before, grads):
+            expect(np.all(np.isfinite(p.data)), f"{p.name} is not finite after one step")
+            expect(not np.array_equal(p.data, b), f"one step with a non-zero gradient left {p.name} unchanged")
+            expect(np.array_equal(p.grad, g), f"step() modified {p.name}.grad")
+
+    def state_round_trip():
+        params = _optimizer_params(seed)
+        opt = make_optimizer(params)
+        for grads in _optimizer_grads(seed, steps, params):
+            _step(opt, params, grads)
+        state = opt.state_dict()
+        problem = _not_jsonable(state)
+        expect(problem is None, f"state_dict() cannot be stored in a checkpoint: {problem}")
+        for name, value in state.get("hyperparameters", {}).items():
+            mine = getattr(opt, name, None)
+            expect(type(value) is type(mine), f"state_dict() turns hyperparameter {name}={mine!r} "
+                                              f"({type(mine).__name__}) into {value!r} ({type(value).__name__})")
+        fresh = make_optimizer(_optimizer_params(seed + 7))
+        fresh.load_state_dict(copy.deepcopy(state))
+        again = fresh.state_dict()
+        expect(_same_state(state, again), "the state of a fresh optimizer loaded from state_dict() differs from "
+                                          "the saved one (values or types)")
+
+    def resume_equals_uninterrupted():
+        params = _optimizer_params(seed)
+        opt = make_optimizer(params)
+        grads = _optimizer_grads(seed, 2 * steps, params)
+        for g in grads[:steps]:
+            _step(opt, params, g)
+        saved, saved_params = copy.deepcopy(opt.state_dict()), [p.data.copy() for p in params]
+        for g in grads[steps:]:
+            _step(opt, params, g)
+        resumed_params = _optimizer_params(seed + 7)
+        for p, data in zip(resumed_params, saved_params):
+            p.data[...] = data
+        resumed = make_optimizer(resumed_params)
+        resumed.load_state_dict(saved)
+        for g in grads[steps:]:
+            _step(resumed, resumed_params, g)
+        for a, b in zip(params, resumed_params):
+            expect(np.array_equal(a.data, b.data),
+                   f"{a.name} after a resume differs from an uninterrupted run by up to "
+                   f"{float(np.max(np.abs(a.data - b.data))):.3g}: something the update uses is not in state_dict()")
+
+    def float32():
+        params = _optimizer_params(seed, np.float32)
+        opt = make_optimizer(params)
+        for grads in _optimizer_grads(seed, 2, params):
+            _step(opt, params, grads)
+        for p in params:
+            expect(p.data.dtype == np.float32, f"{p.name} became {p.data.dtype}")
+        for i, s in enumerate(opt.state):
+            for key, arr in s.items():
+                if isinstance(arr, np.ndarray) and arr.dtype.kind == "f":
+                    expect(arr.dtype == np.float32, f"state {key!r} of parameter {i} is {arr.dtype}")
+
+    checks = [Check("updates", updates), Check("state_round_trip", state_round_trip),
+              Check("resume_equals_uninterrupted", resume_equals_uninterrupted), Check("float32", float32)]
+    return tagged(target, checks, component=type(probe), skip=skip, xfail=xfail)
+
+
+def check_optimizer(make_optimizer: Callable[[list], Any], **kwargs) -> ConformanceReport:
+    """Run every optimizer check (see :func:`optimizer_checks`); return the report."""
+    return _report(optimizer_checks(make_optimizer, **kwargs))
+
+
+def assert_optimizer_conforms(make_optimizer: Callable[[list], Any], **kwargs) -> ConformanceReport:
+    return _assert_ok(check_optimizer(make_optimizer, **kwargs), "optimizer")
+
+
+def check_registered_optimizer(name: str) -> ConformanceReport:
+    from framework.registry import registry
+
+    cls = registry.get("optimizers", name)
+    config = _conformance_config(cls)
+
+    def make(params):
+        return registry.build("optimizers", name, copy.deepcopy(config), params=params)
+
+    try:
+        make(_optimizer_params(0))
+    except Exception as exc:
+        return _construct_failure(f"{cls.__name__} ({name})", "optimizer", config, exc)
+    checks = optimizer_checks(make)
+    for c in checks:
+        c.target = f"{cls.__name__} ({name})"
+    return _report(checks)
+
+
+# -- metrics --------------------------------------------------------------------------
+def metric_checks(metric: Callable, *, known: Iterable[tuple[Any, Any, float]] = (), m: int = 8, seed: int = 0,
+                  name: str | None = None, skip: dict[str, str] | None = None,
+                  xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of a metric ``f(y_hat, y) -> float``.
+
+    ``known``: ``(y_hat, y, value)`` triples worked out by hand (the metric
+    may also declare them as ``kit_known_values``).
+
+    * ``declares_direction``: ``higher_is_better`` is True or False;
+    * ``value``: on 0/1 targets the metric is a finite float;
+    * ``direction``: on one row of 0/1 labels, a perfect prediction (y_hat = y)
+      scores better than the worst (y_hat = 1 - y) in the declared direction
+      (skipped when the two score the same, e.g. top-k accuracy with k >= 2);
+    * ``known_values``: each known triple gives its value (to 1e-12 relative);
+    * ``inputs_not_mutated``: the metric leaves y_hat and y untouched.
+    """
+    label = name or getattr(metric, "__name__", type(metric).__name__)
+    target = f"{label} (metric)"
+    rng = np.random.default_rng(seed)
+    y = (rng.random((1, m)) < 0.5).astype(np.float64)
+    y[0, :2] = [0.0, 1.0]  # both classes present
+    known = list(known) + list(getattr(metric, "kit_known_values", ()) or ())
+
+    def declares_direction():
+        expect(isinstance(getattr(metric, "higher_is_better", None), bool),
+               "the metric does not declare higher_is_better (decorate it with "
+               "@framework.metric(higher_is_better=...)): early stopping cannot know which way is better")
+        return "higher is better" if metric.higher_is_better else "lower is better"
+
+    def value():
+        v = metric(rng.uniform(0, 1, (1, m)), y.copy())
+        expect(isinstance(v, (float, np.floating)) and np.isfinite(v), f"returned {v!r}, not a finite float")
+
+    def direction():
+        if not isinstance(getattr(metric, "higher_is_better", None), bool):
+            skip_check("no declared direction (see declares_direction)")
+        perfect, worst = float(metric(y.copy(), y.copy())), float(metric(1.0 - y, y.copy()))
+        if perfect == worst:
+            skip_check(f"on one row of 0/1 labels a perfect and the worst prediction both score {perfect:.4g}; "
+                       f"give known values for inputs this metric tells apart")
+        better = perfect > worst if metric.higher_is_better else perfect < worst
+        expect(better, f"a perfect prediction scores {perfect:.6g} and the worst {worst:.6g}, which contradicts "
+                       f"higher_is_better={metric.higher_is_better}")
+        return f"perfect {perfect:.4g}, worst {worst:.4g}"
+
+    def known_values():
+        if not known:
+            skip_check("no known values given (known=[(y_hat, y, value)] or kit_known_values)")
+        for i, (a, b, expected) in enumerate(known):
+            got = float(metric(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)))
+            expect(abs(got - expected) <= 1e-12 * max(1.0, abs(expected)),
+                   f"known case {i}: expected {expected!r}, got {got!r}")
+        return f"{len(known)} case(s)"
+
+    def inputs_not_mutated():
+        a, b = rng.uniform(0, 1, (1, m)), y.copy()
+        a0, b0 = a.copy(), b.copy()
+        metric(a, b)
+        expect(np.array_equal(a, a0) and np.array_equal(b, b0), "the metric modified y_hat or y")
+
+    checks = [Check("declares_direction", declares_direction), Check("value", value), Check("direction", direction),
+              Check("known_values", known_values), Check("inputs_not_mutated", inputs_not_mutated)]
+    return tagged(target, checks, component=metric, skip=skip, xfail=xfail)
+
+
+def check_metric(metric: Callable, **kwargs) -> ConformanceReport:
+    return _report(metric_checks(metric, **kwargs))
+
+
+def assert_metric_conforms(metric: Callable, **kwargs) -> ConformanceReport:
+    return _assert_ok(check_metric(metric, **kwargs), "metric")
+
+
+def check_registered_metric(name: str) -> ConformanceReport:
+    from framework.registry import registry
+
+    return check_metric(registry.get("metrics", name), name=name)
+
+
+# -- schedules ------------------------------------------------------------------------
+def schedule_checks(make_schedule: Callable[[], Callable], *, epochs: int = 60, base_lr: float = 0.1,
+                    name: str | None = None, skip: dict[str, str] | None = None,
+                    xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of a schedule factory (``make_schedule()`` returns ``schedule(epoch, base_lr) -> lr``).
+
+    * ``returns_schedule``: the factory returns a callable;
+    * ``finite``: every lr over ``epochs`` epochs (past any horizon) is a finite number >= 0;
+    * ``resumable``: the lr of an epoch depends only on (epoch, base_lr): asked out of
+      order, or of a second schedule made alike, it is the same (a resumed run needs that).
+    """
+    target = f"{name or getattr(make_schedule, '__name__', 'schedule')} (schedule)"
+
+    def returns_schedule():
+        expect(callable(make_schedule()), "the factory did not return a callable schedule(epoch, base_lr)")
+
+    def finite():
+        schedule = make_schedule()
+        for epoch in range(epochs):
+            lr = schedule(epoch, base_lr)
+            expect(isinstance(lr, (int, float, np.floating)) and np.isfinite(lr) and lr >= 0,
+                   f"epoch {epoch}: lr = {lr!r}, not a finite number >= 0")
+
+    def resumable():
+        a, b = make_schedule(), make_schedule()
+        forward = [float(a(e, base_lr)) for e in range(epochs)]
+        backward = [float(b(e, base_lr)) for e in reversed(range(epochs))][::-1]
+        expect(forward == backward, "the lr depends on the order the epochs are asked in (or on hidden state): "
+                                    "a resumed run would get other learning rates")
+
+    checks = [Check("returns_schedule", returns_schedule), Check("finite", finite), Check("resumable", resumable)]
+    return tagged(target, checks, component=make_schedule, skip=skip, xfail=xfail)
+
+
+def check_schedule(make_schedule: Callable[[], Callable], **kwargs) -> ConformanceReport:
+    return _report(schedule_checks(make_schedule, **kwargs))
+
+
+def assert_schedule_conforms(make_schedule: Callable[[], Callable], **kwargs) -> ConformanceReport:
+    return _assert_ok(check_schedule(make_schedule, **kwargs), "schedule")
+
+
+def check_registered_schedule(name: str) -> ConformanceReport:
+    from framework.registry import registry
+
+    factory = registry.get("schedules", name)
+    config = _conformance_config(factory)
+    try:
+        registry.build("schedules", name, copy.deepcopy(config))
+    except Exception as exc:
+        return _construct_failure(f"{name} (schedule)", "schedule", config, exc)
+    skip, xfail = tags_of(factory)
+    return check_schedule(lambda: registry.build("schedules", name, copy.deepcopy(config)), name=name,
+                          skip=skip, xfail=xfail)
+
+
+# -- callbacks ------------------------------------------------------------------------
+def _tiny_training(callbacks: list, epochs: int = 2):
+    """A Trainer over a one-weight model of the kit's own (no registered component is needed)."""
+    from framework.loss import Loss
+    from framework.optimizer import Optimizer
+    from framework.sequential import Sequential
+    from framework.trainer import Trainer
+
+    class _Scale(Layer):
+        def __init__(self):
+            super().__init__()
+            self.w = self.add_parameter("w", np.full((1, 1), 0.5))
+
+        def forward_pass(self, X, training):
+            return self.w.data * X, X
+
+        def backward_pass(self, dY, X):
+            self.w.grad[...] = (dY * X).sum(keepdims=True).reshape(1, 1)
+            return self.w.data * dY
+
+    class _Squared(Loss):
+        def forward_pass(self, y_hat, y):
+            d = y_hat - y
+            return float((d * d).mean()), d
+
+        def backward_pass(self, d):
+            return 2 * d / d.size
+
+    class _Step(Optimizer):
+        def update(self, param, state):
+            param.data -= self.lr * param.grad
+
+    X = np.random.default_rng(0).standard_normal((1, 24))
+    model = Sequential([_Scale()])
+    trainer = Trainer(model, _Squared(), _Step(model.parameters(), lr=0.1), epochs=epochs, batch_size=8, seed=0,
+                      callbacks=callbacks, progress=False)
+    return trainer, X, 2.0 * X
+
+
+def callback_checks(make_callback: Callable[[], Any], *, skip: dict[str, str] | None = None,
+                    xfail: dict[str, str] | None = None, name: str | None = None) -> list[Check]:
+    """The checks of a callback made by ``make_callback()``.
+
+    Each check runs in a fresh temporary directory (``bind_run`` is called
+    with it), so a callback that writes files writes them there.
+
+    * ``is_callback``: a framework.Callback;
+    * ``trains``: a short training run with the callback completes;
+    * ``state_round_trip``: after training, ``state_dict()`` holds only JSON values and
+      numeric arrays, and a fresh callback loaded from it gives back the same state.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from framework.callback import Callback
+
+    probe = make_callback()
+    target = name or f"{type(probe).__name__} (callback)"
+
+    def in_run_dir(func):
+        def run():
+            with tempfile.TemporaryDirectory() as tmp:
+                return func(Path(tmp))
+        return run
+
+    def is_callback():
+        expect(isinstance(make_callback(), Callback), f"make_callback() returned {type(probe).__name__}, "
+                                                      f"not a framework.Callback")
+
+    def trained(tmp):
+        cb = make_callback()
+        cb.bind_run(tmp, {"name": "kit"})
+        trainer, X, y = _tiny_training([cb])
+        trainer.fit(X, y, validation_data=(X, y))
+        return cb
+
+    def trains(tmp):
+        trained(tmp)
+
+    def state_round_trip(tmp):
+        cb = trained(tmp)
+        state = cb.state_dict()
+        problem = _not_jsonable(state)
+        expect(problem is None, f"state_dict() cannot be stored in a checkpoint: {problem}")
+        fresh = make_callback()
+        fresh.bind_run(tmp, {"name": "kit"})
+        fresh.load_state_dict(copy.deepcopy(state))
+        expect(_same_state(state, fresh.state_dict()), "a fresh callback loaded from state_dict() reports "
+                                                       "another state")
+
+    checks = [Check("is_callback", is_callback), Check("trains", in_run_dir(trains)),
+              Check("state_round_trip", in_run_dir(state_round_trip))]
+    return tagged(target, checks, component=type(probe), skip=skip, xfail=xfail)
+
+
+def check_callback(make_callback: Callable[[], Any], **kwargs) -> ConformanceReport:
+    return _report(callback_checks(make_callback, **kwargs))
+
+
+def assert_callback_conforms(make_callback: Callable[[], Any], **kwargs) -> ConformanceReport:
+    return _assert_ok(check_callback(make_callback, **kwargs), "callback")
+
+
+def check_registered_callback(name: str) -> ConformanceReport:
+    from framework.registry import registry
+
+    cls = registry.get("callbacks", name)
+    config = _conformance_config(cls)
+    try:
+        registry.build("callbacks", name, copy.deepcopy(config))
+    except Exception as exc:
+        return _construct_failure(f"{cls.__name__} ({name})", "callback", config, exc)
+    return check_callback(lambda: registry.build("callbacks", name, copy.deepcopy(config)),
+                          name=f"{cls.__name__} ({name})")
+
+
+# -- datasets -------------------------------------------------------------------------
+def dataset_checks(make_dataset: Callable[..., Any], *, config: dict[str, Any] | None = None,
+                   name: str | None = None, skip: dict[str, str] | None = None,
+                   xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of a data source ``make_dataset(**config) -> Dataset``.
+
+    * ``returns_dataset``: a framework.Dataset;
+    * ``shapes``: X is (features, m), y is (outputs, m), the same m > 0 (examples are columns);
+    * ``dtype``: X and y are finite floating-point arrays;
+    * ``same_seed_same_data``: two calls with the same arguments give the same
+      arrays bit for bit; with a ``seed`` argument, another seed gives other data.
+    """
+    import inspect
+
+    from framework.data import Dataset
+
+    config = dict(config or {})
+    target = f"{name or getattr(make_dataset, '__name__', 'dataset')} (dataset)"
+
+    def load():
+        return make_dataset(**copy.deepcopy(config))
+
+    def returns_dataset():
+        data = load()
+        expect(isinstance(data, Dataset), f"returned {type(data).__name__}, not a framework.Dataset")
+
+    def shapes():
+        data = load()
+        X, y = data.X, data.y
+        expect(X.ndim == 2 and y.ndim == 2, f"X is {X.shape} and y is {y.shape}; both must be 2-D (rows, m)")
+        expect(X.shape[1] == y.shape[1] and X.shape[1] > 0,
+               f"X has {X.shape[1]} columns (examples) and y {y.shape[1]}; they must be equal and > 0")
+        return f"X {X.shape}, y {y.shape}"
+
+    def dtype():
+        data = load()
+        for label, arr in (("X", data.X), ("y", data.y)):
+            expect(arr.dtype.kind == "f", f"{label} is {arr.dtype}, not a floating-point array")
+            expect(bool(np.all(np.isfinite(arr))), f"{label} holds NaN or inf")
+
+    def same_seed_same_data():
+        a, b = load(), load()
+        expect(np.array_equal(a.X, b.X) and np.array_equal(a.y, b.y),
+               "two loads with the same arguments gave different data: seed every random draw")
+        try:
+            params = inspect.signature(make_dataset).parameters
+        except (TypeError, ValueError):
+            params = {}
+        if "seed" in params:
+            other = make_dataset(**{**copy.deepcopy(config), "seed": int(config.get("seed", 0) or 0) + 1})
+            expect(not (other.X.shape == a.X.shape and np.array_equal(other.X, a.X)),
+                   "another seed gave the same X: the seed is not used")
+
+    checks = [Check("returns_dataset", returns_dataset), Check("shapes", shapes), Check("dtype", dtype),
+              Check("same_seed_same_data", same_seed_same_data)]
+    return tagged(target, checks, component=make_dataset, skip=skip, xfail=xfail)
+
+
+def check_dataset(make_dataset: Callable[..., Any], **kwargs) -> ConformanceReport:
+    return _report(dataset_checks(make_dataset, **kwargs))
+
+
+def assert_dataset_conforms(make_dataset: Callable[..., Any], **kwargs) -> ConformanceReport:
+    return _assert_ok(check_dataset(make_dataset, **kwargs), "dataset")
+
+
+def check_registered_dataset(name: str) -> ConformanceReport:
+    """Check the data source ``name`` with its ``conformance_config``.
+
+    One that cannot run without outside input (a file path) declares
+    ``kit_skip`` tags saying so; the checks then show as skipped.
+    """
+    from framework.registry import registry
+
+    factory = registry.get("datasets", name)
+    config = _conformance_config(factory)
+    skip, xfail = tags_of(factory)
+    if not skip:
+        try:
+            registry.build("datasets", name, copy.deepcopy(config))
+        except Exception as exc:
+            return _construct_failure(f"{name} (dataset)", "dataset", config, exc)
+    return check_dataset(lambda **kw: registry.build("datasets", name, kw), config=config, name=name,
+                         skip=skip, xfail=xfail)
+
+
+# -- initializers ---------------------------------------------------------------------
+def initializer_checks(init: Callable, *, name: str | None = None, skip: dict[str, str] | None = None,
+                       xfail: dict[str, str] | None = None) -> list[Check]:
+    """The checks of an initializer ``f(shape, rng, dtype) -> array``.
+
+    * ``shape_and_dtype``: the array has the shape and dtype asked for, and is finite;
+    * ``same_seed_same_values``: generators seeded alike give the same array, in float32
+      the float64 values rounded.
+    """
+    target = f"{name or getattr(init, '__name__', 'initializer')} (initializer)"
+
+    def shape_and_dtype():
+        for dtype in (np.float64, np.float32):
+            W = init((5, 3), np.random.default_rng(0), dtype)
+            expect(isinstance(W, np.ndarray) and W.shape == (5, 3) and W.dtype == dtype,
+                   f"asked for (5, 3) {np.dtype(dtype)}, got {getattr(W, 'shape', type(W).__name__)} "
+                   f"{getattr(W, 'dtype', '')}")
+            expect(bool(np.all(np.isfinite(W))), "the values are not finite")
+
+    def same_seed_same_values():
+        a = init((5, 3), np.random.default_rng(3), np.float64)
+        b = init((5, 3), np.random.default_rng(3), np.float64)
+        expect(np.array_equal(a, b), "two generators seeded alike gave different values")
+
+    checks = [Check("shape_and_dtype", shape_and_dtype), Check("same_seed_same_values", same_seed_same_values)]
+    return tagged(target, checks, component=init, skip=skip, xfail=xfail)
+
+
+def check_initializer(init: Callable, **kwargs) -> ConformanceReport:
+    return _report(initializer_checks(init, **kwargs))
+
+
+def check_registered_initializer(name: str) -> ConformanceReport:
+    from framework.registry import registry
+
+    return check_initializer(registry.get("initializers", name), name=name)
+
+
+def check_registered(kind: str, name: str) -> ConformanceReport:
+    """The kit of ``kind`` (from framework/kinds.py) run on the component registered as ``name``."""
+    from framework.kinds import kind as kind_record, kit
+
+    return kit(kind_record(kind))(name)

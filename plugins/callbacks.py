@@ -297,6 +297,8 @@ class LearningRateScheduler(Callback):
     the optimizer then leaves the parameters as they are.
     """
 
+    conformance_config = {"schedule": {"type": "step", "step_size": 1, "gamma": 0.5}}
+
     def __init__(self, schedule: dict[str, Any] | str | Callable[[int, float], float], base_lr: float | None = None,
                  warmup_epochs: NonNegativeInt = 0):
         from framework.registry import registry

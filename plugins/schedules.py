@@ -63,6 +63,13 @@ def inverse_time(decay_rate: NonNegativeFloat, time_interval: PositiveInt = 1):
     return lambda epoch, base_lr: base_lr / (1.0 + decay_rate * (epoch // time_interval))
 
 
+# The arguments `minidl check-plugins` builds each schedule with.
+step.conformance_config = {"step_size": 5}
+exponential.conformance_config = {"gamma": 0.9}
+cosine.conformance_config = {"total_epochs": 10}
+inverse_time.conformance_config = {"decay_rate": 0.5}
+
+
 @hookimpl
 def minidl_schedules():
     return {"constant": constant, "step": step, "exponential": exponential, "cosine": cosine,
