@@ -115,3 +115,11 @@ def test_options_reach_the_trainer_from_an_experiment():
     t = regularized.trainer
     assert (t.l2, t.clip_grad_norm, t.clip_grad_value) == (0.5, 0.5, 0.1)
     assert regularized.history["loss"][0] != plain.history["loss"][0]
+
+
+def test_l2_leaves_batch_norms_scale_and_shift_out():
+    from plugins.layers import BatchNorm
+
+    model = Sequential([Linear(3, 4, seed=1), BatchNorm(4), Tanh(), Linear(4, 1, seed=2)])
+    penalized = {id(p) for p in model.penalized_parameters()}
+    assert penalized == {id(model[0].W), id(model[3].W)}   # gamma, beta and the biases are not weights
