@@ -765,6 +765,23 @@ def _conformance_config(component: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(getattr(component, "conformance_config", {}) or {}))
 
 
+def _registered_factory(kind: str, singular: str, name: str, label: str):
+    """``(make, None)``: ``make()`` builds the registered ``name`` from its conformance_config;
+    ``(None, report)`` when it cannot be built, the report saying why."""
+    from framework.registry import registry
+
+    config = _conformance_config(registry.get(kind, name))
+
+    def make():
+        return registry.build(kind, name, copy.deepcopy(config))
+
+    try:
+        make()
+    except Exception as exc:
+        return None, _construct_failure(label, singular, config, exc)
+    return make, None
+
+
 def _construct_failure(target: str, kind_singular: str, config: dict, exc: Exception) -> ConformanceReport:
     report = ConformanceReport(target=target)
     if isinstance(exc, ConfigError) and any("required field is missing" in m for _, m in exc.problems):
@@ -1033,15 +1050,11 @@ def assert_schedule_conforms(make_schedule: Callable[[], Callable], **kwargs) ->
 def check_registered_schedule(name: str) -> ConformanceReport:
     from framework.registry import registry
 
-    factory = registry.get("schedules", name)
-    config = _conformance_config(factory)
-    try:
-        registry.build("schedules", name, copy.deepcopy(config))
-    except Exception as exc:
-        return _construct_failure(f"{name} (schedule)", "schedule", config, exc)
-    skip, xfail = tags_of(factory)
-    return check_schedule(lambda: registry.build("schedules", name, copy.deepcopy(config)), name=name,
-                          skip=skip, xfail=xfail)
+    make, failed = _registered_factory("schedules", "schedule", name, f"{name} (schedule)")
+    if failed:
+        return failed
+    skip, xfail = tags_of(registry.get("schedules", name))
+    return check_schedule(make, name=name, skip=skip, xfail=xfail)
 
 
 # -- callbacks ------------------------------------------------------------------------
@@ -1150,14 +1163,9 @@ def assert_callback_conforms(make_callback: Callable[[], Any], **kwargs) -> Conf
 def check_registered_callback(name: str) -> ConformanceReport:
     from framework.registry import registry
 
-    cls = registry.get("callbacks", name)
-    config = _conformance_config(cls)
-    try:
-        registry.build("callbacks", name, copy.deepcopy(config))
-    except Exception as exc:
-        return _construct_failure(f"{cls.__name__} ({name})", "callback", config, exc)
-    return check_callback(lambda: registry.build("callbacks", name, copy.deepcopy(config)),
-                          name=f"{cls.__name__} ({name})")
+    label = f"{registry.get('callbacks', name).__name__} ({name})"
+    make, failed = _registered_factory("callbacks", "callback", name, label)
+    return failed or check_callback(make, name=label)
 
 
 # -- datasets -------------------------------------------------------------------------
