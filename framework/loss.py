@@ -18,6 +18,14 @@ class Loss(ValidatedArguments):
     ``backward_pass(cache) -> dL/dy_hat``. The base checks shapes and dtypes
     and releases the cache after ``backward``, like :class:`Layer`.
 
+    Checks come in two parts: ``check_inputs(y_hat, y)`` (shapes, dtypes,
+    anything about y_hat), run on every call, and ``check_targets(y,
+    out_rows)``, the checks of the target values alone (class indices in
+    range, labels in [0, 1]). The Trainer runs ``check_targets`` once per
+    ``fit`` on the whole training set and then calls ``forward(y_hat, y,
+    targets_checked=True)`` on its batches, so a value check that costs a
+    few numpy calls is not paid on every step.
+
     Shape:
         y_hat: (out, m), the model's output; y: (out, m), the targets, same
         dtype. ``backward()`` returns dL/dy_hat, shape (out, m), a fresh array.
@@ -68,13 +76,27 @@ class Loss(ValidatedArguments):
                 f"Received: y_hat {y_hat.dtype}, y {y.dtype}"
             )
 
-    def forward(self, y_hat: np.ndarray, y: np.ndarray) -> float:
+    def check_targets(self, y: np.ndarray, out_rows: int) -> None:
+        """Check the values of targets ``y`` for a model with ``out_rows`` outputs (default: nothing).
+
+        ``y`` has passed ``check_inputs`` against outputs of ``out_rows`` rows;
+        raise a :class:`~framework.errors.DataError` naming what is wrong.
+        """
+
+    def forward(self, y_hat: np.ndarray, y: np.ndarray, *, targets_checked: bool = False) -> float:
+        """L for outputs ``y_hat`` and targets ``y``; caches what ``backward`` needs.
+
+        ``targets_checked=True`` skips :meth:`check_targets`: the caller has
+        run it on these targets (or on a set they were taken from).
+        """
         self.check_inputs(y_hat, y)
+        if not targets_checked:
+            self.check_targets(y, y_hat.shape[0])
         value, self._cache = self.forward_pass(y_hat, y)
         return float(value)
 
-    def __call__(self, y_hat: np.ndarray, y: np.ndarray) -> float:
-        return self.forward(y_hat, y)
+    def __call__(self, y_hat: np.ndarray, y: np.ndarray, *, targets_checked: bool = False) -> float:
+        return self.forward(y_hat, y, targets_checked=targets_checked)
 
     def backward(self) -> np.ndarray:
         """dL/dy_hat for the last ``forward`` call."""

@@ -238,6 +238,8 @@ class Trainer:
         self._loss_sum = 0.0
         self._seen = 0
         self._interrupted = False
+        self._targets: np.ndarray | None = None  # the y of the running fit, for Loss.check_targets
+        self._targets_checked = False
 
     @staticmethod
     def _metrics(metrics) -> dict[str, Callable]:
@@ -331,6 +333,9 @@ class Trainer:
         # refills the same buffers, so the views stay valid.
         batches = [(Xs[:, lo:lo + self.batch_size], ys[:, lo:lo + self.batch_size],
                     min(self.batch_size, m - lo)) for lo in range(0, m, self.batch_size)]
+        # The loss checks the target values (class indices in range ...) once, on all of y, at the
+        # first step; then no batch pays for it (Loss.check_targets).
+        self._targets, self._targets_checked = y, False
         monitored = [cb.monitor for cb in self.callbacks if isinstance(getattr(cb, "monitor", None), str)]
         display = self.display = ProgressDisplay(self.progress, total=target, initial=self.epoch,
                                                  keys=[*monitored, *self.display_keys])
@@ -379,6 +384,7 @@ class Trainer:
                 self.stopped_epoch = self.epoch
             self._call("on_train_end", self.history.last())
         self.seconds = time.perf_counter() - started
+        self._targets = None
         return self.history
 
     def mark_restored(self, epoch: int, *, monitor: str | None = None) -> None:
@@ -418,11 +424,17 @@ class Trainer:
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
+        targets_checked = self._targets_checked
         for b in range(self.batch, n_batches):
             Xb, yb, n = batches[b]
             for cb in batch_begin:
                 cb.on_batch_begin(self, b, {"batch_size": n})
-            value = loss_fn.forward(model.forward(Xb, True), yb)
+            y_hat = model.forward(Xb, True)
+            if not targets_checked:
+                loss_fn.check_inputs(y_hat, yb)  # shapes first, as forward would
+                loss_fn.check_targets(self._targets, y_hat.shape[0])
+                targets_checked = self._targets_checked = True
+            value = loss_fn.forward(y_hat, yb, targets_checked=True)
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "

@@ -186,3 +186,41 @@ def test_the_data_must_have_one_row_or_one_per_class():
     with pytest.raises(ConfigError, match=r"model.layers\[0\]: the model outputs 4 rows, so the loss "
                                           r"'cross_entropy' needs 1 or 4 target row\(s\), but the data has 2"):
         run_experiment(experiment, data=(X, np.vstack([y, y])))
+
+
+def test_cross_entropy_of_column_major_logits_equals_row_major(rng):
+    # The gradient is written through flat positions: a Fortran-ordered y_hat must not defeat that.
+    Z = rng.standard_normal((5, 7))
+    y = rng.integers(0, 5, (1, 7)).astype(float)
+    c, f = CrossEntropyLoss(), CrossEntropyLoss()
+    assert c(Z, y) == f(np.asfortranarray(Z), y)
+    np.testing.assert_array_equal(f.backward(), c.backward())
+    onehot = np.eye(5)[:, y[0].astype(int)]
+    c(Z, y)
+    np.testing.assert_allclose(c.backward(), (naive_softmax(Z) - onehot) / 7, rtol=1e-12, atol=1e-16)
+
+
+def test_targets_checked_skips_only_the_value_check():
+    Z = np.zeros((3, 4))
+    loss = CrossEntropyLoss()
+    loss(Z, np.array([[0.0, 1.0, 2.0, 2.0]]), targets_checked=True)  # in range: the same either way
+    loss.backward()
+    with pytest.raises(DataError, match=r"class indices must be integers in \[0, 2\]"):
+        loss.check_targets(np.array([[0.0, 1.0, 2.0, 3.0]]), 3)
+    with pytest.raises(ShapeError, match=r"Received: y \(2, 4\)"):  # shapes are checked on every call
+        loss(Z, np.zeros((2, 4)), targets_checked=True)
+
+
+def test_the_trainer_checks_every_target_once_before_the_first_step():
+    # A bad class index in the last batch is reported before any parameter moves, with the loss's message.
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2, 40)), rng.integers(0, 3, (1, 40)).astype(float)
+    y[0, -1] = 3.0
+    model = Sequential([Linear(2, 3, seed=0)])
+    W0 = model[0].W.data.copy()
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), epochs=1, batch_size=8,
+                      shuffle=False, progress=False)
+    with pytest.raises(DataError, match=r"class indices must be integers in \[0, 2\] for 3 rows of logits. "
+                                        r"Received: 3"):
+        trainer.fit(X, y)
+    np.testing.assert_array_equal(model[0].W.data, W0)
