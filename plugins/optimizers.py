@@ -64,6 +64,10 @@ class SGD(Optimizer):
             raise InvalidValueError(f"SGD: nesterov momentum requires momentum > 0 and dampening = 0. "
                              f"Received: momentum={self.momentum!r}, dampening={self.dampening!r}")
         self.nesterov = nesterov
+        if not (momentum or weight_decay):
+            # Two numpy calls per parameter: gathering small parameters into one block
+            # costs more than it saves (measured: 10-30% slower steps on small MLPs).
+            self.group_bytes = 0
         super().__init__(params, lr)
 
     def init_state(self, param):
