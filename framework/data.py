@@ -164,6 +164,16 @@ def is_number(text: str) -> bool:
     return True
 
 
+def _after_lines(data: bytes, lines: int) -> int | None:
+    """Where ``data`` goes on after its byte-order mark and ``lines`` lines (``None``: it has fewer)."""
+    start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    for _ in range(lines):
+        start = data.find(b"\n", start) + 1
+        if start == 0:
+            return None
+    return start
+
+
 class CsvText:
     """A CSV file, its header decided, ready to give numeric and text columns.
 
@@ -304,16 +314,20 @@ class CsvText:
     def _parsed(self, columns: list[int], every: bool) -> np.ndarray | None:
         """The fast path: the columns from the file's bytes, or ``None`` when it does not apply."""
         from framework.memory import check_array
-        from framework.numeric_csv import parse_numbers
+        from framework.numeric_csv import CHUNK_BYTES, parse_numbers
 
         if not all(-self.width <= c < self.width for c in columns):
             return None  # the general path says what it always said
-        raw = self._raw  # the whole file: its size was priced when it was opened
-        start = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-        for _ in range(self.skiprows):
-            start = raw.find(b"\n", start) + 1
-            if start == 0:
+        head = self._head
+        start = _after_lines(head, self.skiprows)
+        if not self._whole:  # a chunk of rows from the head already read decides before the rest is read
+            last = head.rfind(b"\n", start, start + CHUNK_BYTES) if start is not None else -1
+            if last >= 0 and parse_numbers(head[:last + 1], self.width, self.delimiter, start=start) is None:
                 return None
+            start = _after_lines(self._raw, self.skiprows)  # the whole file: priced when opened
+        if start is None:
+            return None
+        raw = self._raw
         lines = raw.count(b"\n", start) + 1
         try:  # every column is parsed, then the ones asked for are copied out
             check_array((lines, self.width + (0 if every else len(columns))), np.float64,

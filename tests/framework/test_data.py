@@ -221,3 +221,30 @@ def test_csv_fast_path_is_priced_and_steps_aside_when_memory_is_short(tmp_path, 
     monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
     assert csv_file(str(path), target_columns=["k"], classes=True).X.shape == (4, 20000)
     assert len(answers) == 1 and answers[0] is not None
+
+
+def test_csv_fast_path_tries_the_head_before_reading_a_big_file(tmp_path, monkeypatch):
+    """Beyond the first MiB (the head CsvText reads anyway), the first rows decide whether the rest is read."""
+    from framework.data import CsvText
+
+    rows = "".join(f"{i * 0.25},{-i},{i % 7}.5\n" for i in range(80000))  # ~1.5 MB
+    good = tmp_path / "good.csv"
+    good.write_text("a,b,y\n" + rows)
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(good), target_columns=["y"])
+    assert len(answers) == 2 and all(a is not None for a in answers)  # the probe, then the file
+    assert answers[0].shape[0] < 80000 and answers[1].shape == (80000, 3)
+    assert data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
+
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('a,b,y\n"1",2,3\n' + rows)
+    answers = fast_path(monkeypatch, True)
+    table = CsvText(quoted)
+    assert table.numbers([0, 1, 2])[0].tolist() == [1.0, 2.0, 3.0]
+    assert answers == [None] and table._raw_bytes is None  # declined from the head: the file was not read whole
+
+    late = tmp_path / "late.csv"
+    late.write_text("a,b,y\n" + rows + "1,2,x\n")
+    general, fast, answers = read_both_ways(monkeypatch, str(late), target_columns=["y"])
+    assert len(answers) == 2 and answers[0] is not None and answers[1] is None
+    assert general == fast and "late.csv, line 80002, column 'y': cannot read 'x' as a number" in fast
