@@ -328,13 +328,13 @@ class CsvText:
         if start is None:
             return None
         raw = self._raw
-        lines = raw.count(b"\n", start) + 1
+        rows = min(raw.count(b"\n", start) + 1, self.rows)  # lines, or the bound from the size
         try:  # every column is parsed, then the ones asked for are copied out
-            check_array((lines, self.width + (0 if every else len(columns))), np.float64,
+            check_array((rows, self.width + (0 if every else len(columns))), np.float64,
                         f"{self.path}: {self.width} column(s) parsed")
         except MemoryLimitError:
             return None  # numpy.loadtxt reads only the columns asked for
-        values = parse_numbers(raw, self.width, self.delimiter, start=start, rows=lines)
+        values = parse_numbers(raw, self.width, self.delimiter, start=start, rows=rows)
         if values is None or every:
             return values
         return values[:, columns]

@@ -270,8 +270,9 @@ def parse_numbers(data: bytes, width: int, delimiter: str = ",", *, start: int =
             ``e``, quote or newline, or a character of more than one UTF-8
             byte, gives ``None``).
         rows: an upper bound of the rows, the size of the array allocated
-            (default: the number of lines, counted); a caller pricing the
-            allocation beforehand passes what it priced.
+            (default: the number of lines, or of bytes / (2 * width) when
+            fewer); a caller pricing the allocation beforehand passes what
+            it priced.
         chunk_bytes: the chunk size (tests make it tiny).
 
     Returns:
@@ -290,8 +291,8 @@ def parse_numbers(data: bytes, width: int, delimiter: str = ",", *, start: int =
     kinds[list(b"eE")] = EXP
     kinds[sep[0]] = SEP
     kinds[ord("\n")] = NL
-    if rows is None:
-        rows = data.count(b"\n", start) + 1
+    if rows is None:  # a row takes at least 2 * width bytes: a digit and a delimiter or newline per cell
+        rows = min(data.count(b"\n", start) + 1, (len(data) - start) // (2 * width) + 1)
     out = np.empty((rows, width))
     flat = out.reshape(-1)
     pad = b"\n" * 16

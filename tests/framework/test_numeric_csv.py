@@ -293,3 +293,18 @@ def test_memory_stays_per_chunk():
         tracemalloc.stop()
     assert got.shape == (20000, 3)
     assert peak < got.nbytes + 2_000_000
+
+
+def test_the_result_is_sized_by_rows_not_by_empty_lines():
+    """Empty lines are not rows: a row of 50 cells takes 100 bytes at least, and that bounds the allocation."""
+    import tracemalloc
+
+    text = b"\n" * 100_000 + b",".join([b"1"] * 50) + b"\n"
+    tracemalloc.start()
+    try:
+        got = parse_numbers(text, 50)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert got.tolist() == [[1.0] * 50]
+    assert peak < 10_000_000  # not 100,001 lines x 50 float64 (40 MB)
