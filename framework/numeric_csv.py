@@ -28,15 +28,16 @@ multiplication ``M * 10.0**k`` (or division ``M / 10.0**-k``) is the correctly
 rounded value of the decimal, which is what ``float()`` returns (the sign is
 applied last, exactly, so ``-0`` is ``-0.0``). ``M`` is assembled in
 ``uint64`` from at most 16 digits (below ``10**16 < 2**64``, so nothing
-wraps), then compared with ``2**53``. The few cells outside that range
-(17 or more significant digits, ``|k| > 22``, an exponent of more than 16
+wraps), then compared with ``2**53``; a zero ``M`` is 0.0 whatever ``k``.
+The few cells outside that range (mantissas of 17 or more digits, leading
+zeros included, ``M >= 2**53``, ``|k| > 22``, exponents of more than 16
 digits) are read by ``float()`` one by one; when they are more than a few
 percent of the cells (``%.17g`` or ``%.18e`` output), the answer is ``None``
 and ``numpy.loadtxt`` reads the file instead.
 
 Speed. The bytes are cut into chunks of about :data:`CHUNK_BYTES` ending at
-a newline, so every temporary stays in cache and memory beyond the result
-is O(chunk). In a chunk, numpy finds every byte that is not a digit (the
+a newline, so the temporaries stay small (a few times the chunk, mostly in
+cache) and memory beyond the result is O(chunk). In a chunk, numpy finds every byte that is not a digit (the
 "tokens": delimiters, newlines, signs, dots, exponent marks); the grammar is
 checked on the token sequence alone, with one table lookup per token (its
 kind, the previous token's kind, and whether digits separate them), which
