@@ -6,6 +6,7 @@ are compared as uint64 bit patterns, so a last-bit difference, or 0.0 for
 """
 
 import math
+import re
 import random
 
 import numpy as np
@@ -308,3 +309,49 @@ def test_the_result_is_sized_by_rows_not_by_empty_lines():
         tracemalloc.stop()
     assert got.tolist() == [[1.0] * 50]
     assert peak < 10_000_000  # not 100,001 lines x 50 float64 (40 MB)
+
+
+CELL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def grammar_cell(rng: random.Random) -> str:
+    def digits():
+        return "".join(rng.choices("0123456789", k=rng.choice([1, 1, 2, 3, 8, 9, 17])))
+
+    sign = rng.choice(["", "", "+", "-"])
+    shape = rng.randrange(4)
+    mantissa = digits() if shape == 0 else digits() + "." if shape == 1 else \
+        digits() + "." + digits() if shape == 2 else "." + digits()
+    shape = rng.randrange(4)
+    exponent = "" if shape < 2 else rng.choice("eE") + rng.choice(["", "+", "-"]) + digits()[:rng.choice([1, 3, 17])]
+    return sign + mantissa + exponent
+
+
+def mutated(rng: random.Random, cell: str) -> str:
+    i = rng.randrange(len(cell) + 1)
+    c = rng.choice("0123456789+-.eE")
+    return rng.choice([cell[:i] + c + cell[i:], cell[:i] + c + cell[i + 1:], cell[:i] + cell[i + 1:]])
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("few", [0, 32])
+def test_cells_near_the_grammar(seed, few, slow_allowed, monkeypatch):
+    """Grammar cells, some with one character inserted, replaced or deleted: the grammar's regular
+    expression decides between None and float()'s values."""
+    monkeypatch.setattr(numeric_csv, "FEW", few)
+    rng = random.Random(seed)
+    outcomes = set()
+    for _ in range(250):
+        n = rng.randint(1, 30)
+        q = 1 - 0.5 ** (1 / (3 * n))  # half of the texts keep every cell as generated
+        rows = [[mutated(rng, c) if rng.random() < q else c for c in (grammar_cell(rng) for _ in range(3))]
+                for _ in range(n)]
+        text = "".join(",".join(row) + "\n" for row in rows)
+        got = parse_numbers(text.encode(), 3, chunk_bytes=rng.choice([1, 16, 1 << 18]))
+        valid = all(CELL.fullmatch(cell) for row in rows for cell in row)
+        outcomes.add(valid)
+        if valid:
+            assert_bitwise_equal(got, oracle(text, 3), text)
+        else:
+            assert got is None, text
+    assert outcomes == {True, False}
