@@ -46,3 +46,13 @@ def test_the_numpy_batch_norm_baseline_matches_minidl_without_dropout(monkeypatc
     step()
     for mine, theirs in zip(model.parameters(), params):
         np.testing.assert_allclose(mine.data, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_the_csv_benchmark_runs_and_says_which_path_read_the_file(capsys):
+    import bench_csv
+
+    bench_csv.main(["--rows", "300", "--columns", "4", "--repeats", "1"])
+    out = capsys.readouterr().out
+    assert "fast path (framework.numeric_csv): used" in out and "speed-up previous / current:" in out
+    bench_csv.main(["--rows", "300", "--columns", "4", "--repeats", "1", "--fmt", "%.18e"])
+    assert "declined, numpy.loadtxt read it" in capsys.readouterr().out

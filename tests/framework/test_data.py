@@ -3,6 +3,7 @@ import pytest
 
 from framework import DataError, Dataset
 from framework.data import Standardizer, check_arrays
+from framework.numeric_csv import parse_numbers
 from plugins.datasets import csv_file, moons, npz_file, synthetic_linear, synthetic_nonlinear
 
 
@@ -99,3 +100,151 @@ def test_npz_rows_are_transposed(tmp_path):
     broken.write_bytes(b"not a zip")
     with pytest.raises(DataError, match=r"broken.npz: not an .npz file \(it is not a zip archive\)"):
         npz_file(str(broken))
+
+
+# ----------------------------------------------------------------------------
+# The CSV fast path (framework.numeric_csv) against the general path
+# ----------------------------------------------------------------------------
+def fast_path(monkeypatch, enabled: bool) -> list:
+    """Enable or disable the fast path; the list returned records what each call of it answered."""
+    import framework.numeric_csv as numeric_csv
+
+    answers = []
+
+    def spy(*args, **kwargs):
+        answers.append(parse_numbers(*args, **kwargs) if enabled else None)
+        return answers[-1]
+
+    monkeypatch.setattr(numeric_csv, "parse_numbers", spy)
+    return answers
+
+
+def read_both_ways(monkeypatch, path, **kwargs):
+    """csv_file(path, **kwargs) without, then with, the fast path: (result or error text) each, and its answers."""
+    results = []
+    for enabled in (False, True):
+        answers = fast_path(monkeypatch, enabled)
+        try:
+            results.append(csv_file(path, **kwargs))
+        except DataError as exc:
+            results.append(f"{type(exc).__name__}: {exc}")
+    return results[0], results[1], answers
+
+
+def same_dataset(a, b):
+    assert type(a) is type(b)
+    if isinstance(a, str):
+        assert a == b
+        return
+    for name in ("X", "y"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.shape == y.shape and x.dtype == y.dtype and x.flags.c_contiguous and y.flags.c_contiguous
+        assert np.array_equal(x.view(np.uint64), y.view(np.uint64))  # bit for bit, -0.0 included
+    assert (a.name, a.feature_names, a.target_names, a.classes) == (b.name, b.feature_names, b.target_names, b.classes)
+
+
+def numeric_rows(rng, rows, width, fmt="%.6g"):
+    values = rng.standard_normal((rows, width)) * 10.0 ** rng.integers(-6, 6, (rows, width))
+    return "".join(",".join(fmt % v for v in row) + "\n" for row in values)
+
+
+FAST_FILES = {  # name: (file text, csv_file arguments)
+    "header": (lambda r: "a,b,c,y\n" + numeric_rows(r, 300, 4), dict(target_columns=["y"])),
+    "headerless": (lambda r: numeric_rows(r, 300, 3), dict(target_columns=[0])),
+    "bom and crlf": (lambda r: "\ufeffx1,x2,y\r\n" + numeric_rows(r, 300, 3).replace("\n", "\r\n"),
+                     dict(target_columns=["y"], feature_columns=["x2"])),
+    "blank lines": (lambda r: "\n\na,b,y\n\n" + numeric_rows(r, 50, 3) + "\n\n" + numeric_rows(r, 50, 3) + "\n\n",
+                    dict(target_columns=["y", "a"])),
+    "columns out of order": (lambda r: "a,b,c,y\n" + numeric_rows(r, 300, 4),
+                             dict(target_columns=["y"], feature_columns=["c", "a"])),
+    "no final newline": (lambda r: "a,b,y\n" + numeric_rows(r, 30, 3).rstrip("\n"), dict(target_columns=["b"])),
+    "semicolons": (lambda r: "a;b;y\n" + numeric_rows(r, 300, 3).replace(",", ";"),
+                   dict(target_columns=["y"], delimiter=";")),
+    "integer classes": (lambda r: "a,b,k\n" + "".join(f"{i % 7 - 3}.5,{i * 0.25},{i % 3}\n" for i in range(90)),
+                        dict(target_columns=["k"], classes=True)),
+    "negative zeros": (lambda r: "a,y\n-0,0\n-0.0,-0e3\n0,-.0\n", dict(target_columns=["y"])),
+    "a few 17-digit cells": (lambda r: "a,y\n" + "".join(f"{float(v)!r},{i}\n" if i % 40 == 0 else f"{i * 0.5},{i}\n"
+                                                          for i, v in enumerate(r.standard_normal(400))),
+                             dict(target_columns=["y"])),
+}
+GENERAL_FILES = {  # the fast path declines these: the general path reads them as it always did
+    "quoted": (lambda r: 'a,b,y\n"1.5",2,3\n4," 5",6\n', dict(target_columns=["y"])),
+    "spaces": (lambda r: "a,b,y\n1, 2,3\n 4,5 ,6\n", dict(target_columns=["y"])),
+    "whitespace line": (lambda r: "a,b,y\n1,2,3\n   \n4,5,6\n", dict(target_columns=["y"])),
+    "%.18e": (lambda r: "a,b,y\n" + numeric_rows(r, 300, 3, "%.18e"), dict(target_columns=["y"])),
+    "string classes": (lambda r: "w,h,species\n1,2,setosa\n3,4,virginica\n", dict(target_columns=["species"])),
+    "unicode delimiter": (lambda r: "a§y\n1§2\n3§4\n", dict(target_columns=["y"], delimiter="§")),
+}
+
+
+@pytest.mark.parametrize("name", FAST_FILES)
+def test_csv_fast_path_reads_what_the_general_path_reads(name, tmp_path, monkeypatch):
+    text, kwargs = FAST_FILES[name]
+    path = tmp_path / "d.csv"
+    path.write_text(text(np.random.default_rng(0)), encoding="utf-8", newline="")
+    general, fast, answers = read_both_ways(monkeypatch, str(path), **kwargs)
+    assert answers and all(a is not None for a in answers), "the fast path declined"
+    same_dataset(general, fast)
+
+
+@pytest.mark.parametrize("name", GENERAL_FILES)
+def test_csv_files_outside_the_fast_path_read_as_before(name, tmp_path, monkeypatch):
+    text, kwargs = GENERAL_FILES[name]
+    path = tmp_path / "d.csv"
+    path.write_text(text(np.random.default_rng(0)), encoding="utf-8", newline="")
+    general, fast, answers = read_both_ways(monkeypatch, str(path), **kwargs)
+    assert all(a is None for a in answers)
+    same_dataset(general, fast)
+
+
+@pytest.mark.parametrize("text", [
+    "a,b,y\n1,2,3\n4,x,6\n", "a,b,y\n1,2,3\n4,5,6,7\n", "a,b,y\n1,2,3\n4,5\n", "a,b,y\ninf,2,3\n",
+    "a,b,y\n1,nan,3\n", "a,b,y\n1,1e999,3\n", "a,b,y\n1,-1e400,3\n", "a,b,y\n1,2,3\n1,2,3,\n", "a,b,y\n\n\n",
+    "a,b,y\n1,,3\n", "a,b,y\n1,2,3\n,,\n4,5,6\n", "a,b,y\n1,2,3\n4,5,1-2\n", "a,b,y\n1,2,3\n4,5,6\r",
+    "a,b,y\n" + "1,2,3\n" * 5000 + "1,2,x\n",
+])
+def test_csv_errors_and_oddities_are_the_same_with_or_without_the_fast_path(text, tmp_path, monkeypatch):
+    path = tmp_path / "e.csv"
+    path.write_bytes(text.encode())
+    general, fast, _ = read_both_ways(monkeypatch, str(path), target_columns=["y"])
+    same_dataset(general, fast)
+
+
+def test_csv_fast_path_is_priced_and_steps_aside_when_memory_is_short(tmp_path, monkeypatch):
+    """It parses every column: when that does not fit but the columns asked for do, loadtxt reads them."""
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,d,k\n" + "1.5,2,3,4,1\n" * 20000)
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "1MB")  # all 5 columns of 20,001 lines: 800 kB + 4 copied out
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(path), target_columns=["k"], classes=True)
+    assert answers == [] and data.X.shape == (4, 20000) and data.classes == ["1"]
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
+    assert csv_file(str(path), target_columns=["k"], classes=True).X.shape == (4, 20000)
+    assert len(answers) == 1 and answers[0] is not None
+
+
+def test_csv_fast_path_tries_the_head_before_reading_a_big_file(tmp_path, monkeypatch):
+    """Beyond the first MiB (the head CsvText reads anyway), the first rows decide whether the rest is read."""
+    from framework.data import CsvText
+
+    rows = "".join(f"{i * 0.25},{-i},{i % 7}.5\n" for i in range(80000))  # ~1.5 MB
+    good = tmp_path / "good.csv"
+    good.write_text("a,b,y\n" + rows)
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(good), target_columns=["y"])
+    assert len(answers) == 2 and all(a is not None for a in answers)  # the probe, then the file
+    assert answers[0].shape[0] < 80000 and answers[1].shape == (80000, 3)
+    assert data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
+
+    quoted = tmp_path / "quoted.csv"
+    quoted.write_text('a,b,y\n"1",2,3\n' + rows)
+    answers = fast_path(monkeypatch, True)
+    table = CsvText(quoted)
+    assert table.numbers([0, 1, 2])[0].tolist() == [1.0, 2.0, 3.0]
+    assert answers == [None] and table._raw_bytes is None  # declined from the head: the file was not read whole
+
+    late = tmp_path / "late.csv"
+    late.write_text("a,b,y\n" + rows + "1,2,x\n")
+    general, fast, answers = read_both_ways(monkeypatch, str(late), target_columns=["y"])
+    assert len(answers) == 2 and answers[0] is not None and answers[1] is None
+    assert general == fast and "late.csv, line 80002, column 'y': cannot read 'x' as a number" in fast

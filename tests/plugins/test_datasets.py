@@ -151,3 +151,14 @@ def test_prepared_experiment_data_keeps_the_classes():
     train, val, scaler = prepare_data(experiment)
     assert train.classes == val.classes == [str(k) for k in range(10)]
     assert train.X.dtype == np.float32 and scaler is not None
+
+
+@pytest.mark.parametrize("index", [[0], [2], [1, 2, 3], [0, 1, 2, 3, 4], [4, 0], [3, 1, 1]])
+@pytest.mark.parametrize("block", [1, 3, 7, 2048])
+def test_rows_of_is_a_blocked_transposed_copy(index, block):
+    from plugins.datasets import _rows_of
+
+    values = np.random.default_rng(0).standard_normal((23, 5))
+    out = _rows_of(values, index, block=block)
+    assert out.flags.c_contiguous and out.flags.owndata
+    np.testing.assert_array_equal(out, values[:, index].T)
