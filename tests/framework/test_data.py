@@ -177,24 +177,17 @@ GENERAL_FILES = {  # the fast path declines these: the general path reads them a
 }
 
 
-@pytest.mark.parametrize("name", FAST_FILES)
-def test_csv_fast_path_reads_what_the_general_path_reads(name, tmp_path, monkeypatch):
-    text, kwargs = FAST_FILES[name]
+@pytest.mark.parametrize("name,fast", [(n, True) for n in FAST_FILES] + [(n, False) for n in GENERAL_FILES])
+def test_csv_fast_path_reads_what_the_general_path_reads_and_declines_the_rest(name, fast, tmp_path, monkeypatch):
+    text, kwargs = (FAST_FILES if fast else GENERAL_FILES)[name]
     path = tmp_path / "d.csv"
     path.write_text(text(np.random.default_rng(0)), encoding="utf-8", newline="")
-    general, fast, answers = read_both_ways(monkeypatch, str(path), **kwargs)
-    assert answers and all(a is not None for a in answers), "the fast path declined"
-    same_dataset(general, fast)
-
-
-@pytest.mark.parametrize("name", GENERAL_FILES)
-def test_csv_files_outside_the_fast_path_read_as_before(name, tmp_path, monkeypatch):
-    text, kwargs = GENERAL_FILES[name]
-    path = tmp_path / "d.csv"
-    path.write_text(text(np.random.default_rng(0)), encoding="utf-8", newline="")
-    general, fast, answers = read_both_ways(monkeypatch, str(path), **kwargs)
-    assert all(a is None for a in answers)
-    same_dataset(general, fast)
+    general, fast_read, answers = read_both_ways(monkeypatch, str(path), **kwargs)
+    if fast:
+        assert answers and all(a is not None for a in answers), "the fast path declined"
+    else:
+        assert all(a is None for a in answers)
+    same_dataset(general, fast_read)
 
 
 @pytest.mark.parametrize("text", [
