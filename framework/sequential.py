@@ -44,8 +44,7 @@ class Sequential(Layer):
             self._layers.append(layer)
 
     # -- container protocol ----------------------------------------------------
-    @staticmethod
-    def _check_layer(layer, position: int) -> None:
+    def _check_layer(self, layer, position: int) -> None:
         if not isinstance(layer, Layer):
             hint = " (did you pass the class instead of an instance? add ())" if (
                 isinstance(layer, type) and issubclass(layer, Layer)
@@ -54,6 +53,19 @@ class Sequential(Layer):
                 f"Sequential accepts only Layer instances; item {position} is not one{hint}. "
                 f"Received: {layer!r} of type {type(layer).__name__}"
             )
+        # A layer caches one forward for its backward: the same object twice in one chain
+        # would overwrite its first cache, and its parameters would be updated twice.
+        where = {id(inner): f"item {i}" if inner is top else f"inside item {i}"
+                 for i, top in enumerate(self._layers) for inner in _layers_within(top)}
+        for inner in _layers_within(layer):
+            if inner is self:
+                raise InvalidValueError(f"Sequential: item {position} ({layer!r}) contains this Sequential itself")
+            if id(inner) in where:
+                same = "is" if inner is layer else f"contains {inner!r}, which is"
+                raise InvalidValueError(
+                    f"Sequential: item {position} ({layer!r}) {same} already {where[id(inner)]} of this "
+                    f"model. A layer keeps one forward's values for its backward, so each layer object can "
+                    f"appear once in a model; use a new layer (copy.deepcopy(layer) for the same weights)")
 
     def append(self, layer: Layer) -> "Sequential":
         self._check_layer(layer, position=len(self._layers))
@@ -187,3 +199,10 @@ class Sequential(Layer):
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+def _layers_within(layer: Layer) -> Iterator[Layer]:
+    """``layer`` and every layer nested in it (children of containers, recursively)."""
+    yield layer
+    for _, child in layer.named_children():
+        yield from _layers_within(child)

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from framework import Layer, Sequential
-from plugins.activations import ReLU, Sigmoid
+from framework.errors import InvalidValueError
+from plugins.activations import ReLU, Sigmoid, Tanh
 from plugins.layers import Linear
 
 
@@ -97,3 +98,20 @@ def test_a_custom_layer_subclass_works_in_sequential(rng):
     model(X)
     dX = model.backward(np.ones((2, 4)))
     np.testing.assert_allclose(dX, 2 * model[0].W.data.T @ np.ones((2, 4)))
+
+
+def test_the_same_layer_object_twice_in_one_model_is_refused_with_the_fix():
+    # Its second forward would overwrite the cache of the first, and an optimizer would update it twice.
+    shared = Linear(3, 3, seed=0)
+    with pytest.raises(InvalidValueError, match=r"item 2 \(Linear\(3 -> 3\)\) is already item 0 of this model.*"
+                                                r"copy.deepcopy\(layer\) for the same weights"):
+        Sequential([shared, Tanh(), shared])
+    model = Sequential([Sequential([shared]), Tanh()])
+    with pytest.raises(InvalidValueError, match=r"item 2 \(Linear\(3 -> 3\)\) is already inside item 0"):
+        model.append(shared)
+    with pytest.raises(InvalidValueError, match=r"(?s)item 2 .* contains this Sequential itself"):
+        model.append(model)
+    assert len(model) == 2
+    # One layer in two models (and in slices) stays allowed.
+    other = Sequential([shared, Tanh()])
+    assert other[0] is model[0][0] and len(model[::-1]) == 2
