@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from framework.layer import Layer
+from framework.layer import NO_CACHE, Layer
 from framework.errors import InvalidTypeError, InvalidValueError
 
 
@@ -135,9 +135,15 @@ class Sequential(Layer):
 
     def backward_pass(self, dY, cache):
         layers = self._layers
-        for layer in layers[:0:-1]:
+        # When nobody needs dL/dX, the layers before the first one with parameters need no
+        # gradient either (a Standardize in front of the first Linear): stop there.
+        first = 0 if self.needs_input_grad else _first_with_parameters(layers)
+        for layer in layers[:first:-1]:
             dY = layer.backward(dY, reuse_output=True)
-        dX = layers[0].backward(dY, input_grad=self.needs_input_grad, reuse_output=self._reusing)
+        dX = layers[first].backward(dY, input_grad=self.needs_input_grad, reuse_output=self._reusing)
+        for layer in layers[:first]:
+            for inner in _layers_within(layer):
+                inner._cache = NO_CACHE  # its forward's values: no backward will use them
         if dX is not None and not self._reusing and len(layers) > 1 and np.may_share_memory(dX, dY):
             dX = dX.copy()
         return dX
@@ -206,3 +212,11 @@ def _layers_within(layer: Layer) -> Iterator[Layer]:
     yield layer
     for _, child in layer.named_children():
         yield from _layers_within(child)
+
+
+def _first_with_parameters(layers: list[Layer]) -> int:
+    """The index of the first layer holding a parameter (the last index when none does)."""
+    for i, layer in enumerate(layers):
+        if layer._parameters or next(layer.named_parameters(), None) is not None:
+            return i
+    return len(layers) - 1

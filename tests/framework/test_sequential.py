@@ -115,3 +115,29 @@ def test_the_same_layer_object_twice_in_one_model_is_refused_with_the_fix():
     # One layer in two models (and in slices) stays allowed.
     other = Sequential([shared, Tanh()])
     assert other[0] is model[0][0] and len(model[::-1]) == 2
+
+
+def test_without_input_grad_the_backward_stops_at_the_first_layer_with_parameters(rng):
+    from framework.preprocessing import Standardize
+
+    class CountingStandardize(Standardize):
+        calls = 0
+
+        def backward_pass(self, dY, cache):
+            CountingStandardize.calls += 1
+            return super().backward_pass(dY, cache)
+
+    X = rng.standard_normal((2, 6))
+    model = Sequential([CountingStandardize(2).fit(X), Linear(2, 3, seed=0), Sigmoid(), Linear(3, 1, seed=1)])
+    dY = rng.standard_normal((1, 6))
+    model(X)
+    dX = model.backward(dY)  # dL/dX asked for: every layer runs
+    full = [p.grad.copy() for p in model.parameters()]
+    assert dX.shape == (2, 6) and CountingStandardize.calls == 1
+    model(X)
+    assert model.backward(dY, input_grad=False) is None
+    assert CountingStandardize.calls == 1, "the standardization's backward ran although nothing needs it"
+    assert model[1].needs_input_grad is False  # the first Linear skipped W^T dY
+    assert not model[0].has_cache  # its forward's values were released all the same
+    for p, g in zip(model.parameters(), full):
+        np.testing.assert_array_equal(p.grad, g)
