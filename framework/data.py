@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -174,11 +175,32 @@ def _after_lines(data: bytes, lines: int) -> int | None:
     return start
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def lone_cr_as_lf(data: bytes) -> bytes:
+    """``data`` with each "\\r" not followed by "\\n" made a "\\n" (old Mac line ends), its length kept.
+
+    A lone "\\r" ends a line for Python's universal newlines and for
+    ``numpy.loadtxt`` (which opens the file in text mode); "\\r\\n" stays, as
+    every reader here handles it. The length is kept so that offsets in the
+    first MiB of a file and in the whole file agree (a "\\r" that ends the
+    first MiB, its "\\n" next, ends the same line in both).
+    """
+    crs = data.count(b"\r")
+    if not crs or crs == data.count(b"\r\n"):
+        return data  # most files: no "\r", or only "\r\n"
+    if b"\r\n" not in data:
+        return data.replace(b"\r", b"\n")
+    return _LONE_CR.sub(b"\n", data)  # both kinds in one file: rare, and slower
+
+
 class CsvText:
     """A CSV file, its header decided, ready to give numeric and text columns.
 
     Args:
-        path: the file (UTF-8; a leading BOM is dropped).
+        path: the file (UTF-8; a leading BOM is dropped). Lines end with
+            "\\n", "\\r\\n" or a lone "\\r" (old Mac), in any mix.
         header: ``True`` (the first row names the columns), ``False`` (it is
             data), or ``"auto"``: a first row of numbers only is data,
             anything else is a header. A row is never dropped silently.
@@ -205,6 +227,7 @@ class CsvText:
         with open(self.path, "rb") as fh:  # the header needs only the start of the file
             self._head = fh.read(1 << 20)
         self._whole = len(self._head) == size
+        self._head = lone_cr_as_lf(self._head)
         self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
         first, first_line = self._row_after(0)
@@ -263,7 +286,7 @@ class CsvText:
     def _raw(self) -> bytes:
         """The whole file's bytes (read on first use: the fast path never needs them)."""
         if self._raw_bytes is None:
-            self._raw_bytes = self.path.read_bytes()
+            self._raw_bytes = lone_cr_as_lf(self.path.read_bytes())
         return self._raw_bytes
 
     @property
@@ -342,8 +365,8 @@ class CsvText:
     def _count_rows(self) -> int:
         lines = 0
         with open(self.path, "rb") as fh:
-            while chunk := fh.read(1 << 24):
-                lines += chunk.count(b"\n")
+            while chunk := fh.read(1 << 24):  # "\n", "\r\n" and a lone "\r" end a line
+                lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
         return lines + 1 - (self.skiprows if self.has_header else 0)
 
     def strings(self, column: int) -> np.ndarray:

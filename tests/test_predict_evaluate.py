@@ -139,3 +139,28 @@ def test_a_model_file_is_accepted_as_well_as_a_run_directory(moons_run, tmp_path
     assert capsys.readouterr().out == by_dir
     assert main(["predict", str(tmp_path), str(data)]) == 1
     assert "is a directory without a model.npz" in capsys.readouterr().err
+
+
+def test_a_headerless_file_with_old_mac_line_ends_trains_predicts_and_evaluates(tmp_path, capsys):
+    """From the csv source to predict and evaluate, the same file read the same way. The source used to
+    raise a _csv.Error traceback on "\r" line ends, and to keep a headerless file's column -1, the target,
+    as a feature too."""
+    X = np.random.default_rng(4).uniform(-2, 2, (40, 2))
+    rows = [",".join(repr(v) for v in row) for row in np.column_stack([X, X[:, 0] - 0.5 * X[:, 1]]).tolist()]
+    (tmp_path / "cr.csv").write_bytes("\r".join(rows).encode() + b"\r")
+    (tmp_path / "lf.csv").write_bytes("\n".join(rows).encode() + b"\n")
+    (tmp_path / "e.toml").write_text(
+        '[model]\nlayers = [{ type = "linear", out_features = 1 }]\n[loss]\ntype = "mse"\n'
+        '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\n'
+        '[data.source]\ntype = "csv"\npath = "cr.csv"\ntarget_columns = [-1]\n')
+    run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
+    model = load_model(tmp_path / "run")
+    assert model.in_features == 2 and model.info.feature_names == ["0", "1"] and model.info.target_names == ["2"]
+    outputs = []
+    for name in ("cr.csv", "lf.csv"):
+        assert main(["predict", str(tmp_path / "run"), str(tmp_path / name)]) == 0
+        predicted = [float(r["2"]) for r in rows_of(capsys.readouterr().out)]
+        assert predicted == model.predict(X.T)[0].tolist()
+        assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / name)]) == 0
+        outputs.append(capsys.readouterr().out.replace(name, "DATA"))
+    assert outputs[0] == outputs[1] and outputs[0].startswith(f"40 examples of {tmp_path / 'DATA'}\nloss ")
