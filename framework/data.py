@@ -195,6 +195,137 @@ def lone_cr_as_lf(data: bytes) -> bytes:
     return _LONE_CR.sub(b"\n", data)  # both kinds in one file: rare, and slower
 
 
+def no_nul(data: bytes, source: Any) -> bytes:
+    """``data``, or a :class:`DataError` naming the line and column of its first NUL byte.
+
+    A NUL is never text: it is what a UTF-16 file (every ASCII character
+    followed by one) or a binary file holds. The csv module would read it
+    as a character of a cell (Python 3.11+) or refuse the line with its own
+    error (3.10).
+    """
+    at = data.find(b"\0")
+    if at < 0:
+        return data
+    line_start = data.rfind(b"\n", 0, at) + 1
+    prefix = data[line_start:at]
+    if line_start == 0 and prefix.startswith(b"\xef\xbb\xbf"):
+        prefix = prefix[3:]
+    line, column = data.count(b"\n", 0, at) + 1, len(prefix.decode("utf-8", "replace")) + 1
+    raise DataError(f"{source}: line {line}, column {column}: byte 0x00 (NUL) is not text (a UTF-16 or binary "
+                    f"file?); save the file as UTF-8")
+
+
+def csv_text(data: bytes, source: Any) -> str:
+    """A CSV file's bytes (lone "\\r" already "\\n", see :func:`lone_cr_as_lf`) as text: the BOM
+    dropped, "\\r\\n" as "\\n"; undecodable bytes are a :class:`DataError` with their line and column."""
+    from framework.config_files import undecodable_message
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: {undecodable_message(data, exc)}") from None
+    return text.replace("\r\n", "\n") if "\r" in text else text
+
+
+def read_csv_text(path: str | os.PathLike) -> str:
+    """The text of a CSV file, checked as :class:`CsvText` checks it (for readers of small files)."""
+    path = Path(path)
+    return csv_text(no_nul(lone_cr_as_lf(path.read_bytes()), path), path)
+
+
+def csv_rows(text: str, source: Any, delimiter: str = ",", skip: int = 0):
+    """``(line, row)`` for each row of ``text`` (see :func:`csv_text`) with a non-blank cell, after its
+    first ``skip`` lines; ``line`` is where the row begins (a quoted cell may hold line breaks).
+
+    The csv module reads strictly: an unclosed quote, text after a closing
+    quote or a field longer than ``csv.field_size_limit()`` is a
+    :class:`DataError` naming the line and column, not a silent misreading
+    (a quote never closed would make the rest of the file one cell).
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for row in reader:
+            if start > skip and row and any(c.strip() for c in row):
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        offset = 0
+        for _ in range(start - 1):
+            offset = text.index("\n", offset) + 1
+        raise csv_error(source, text, offset, start, delimiter, exc) from None
+
+
+def csv_error(source: Any, text: str, pos: int, line: int, delimiter: str, exc: csv.Error,
+              one_line: bool = False) -> DataError:
+    """The :class:`DataError` for ``exc``, raised by a strict ``csv.reader`` in the row that begins at
+    ``text[pos]``, on line ``line``: where it is (line, column) and what would be valid.
+    ``one_line``: ``text`` is one line read alone (the header), not the whole file."""
+    fault = _csv_fault(text, pos, line, delimiter)
+    if fault is None:  # pragma: no cover - _csv_fault follows the csv module's rules
+        return DataError(f"{source}, line {line}: not valid CSV ({exc})")
+    line, column, kind, detail = fault
+    quote_inside = 'write a quote inside a quoted field as ""'
+    if kind == "unclosed" and one_line:
+        what = (f"the quote opening this field is not closed on its line (the header, or a first row of data, "
+                f"is one line); add the closing quote, or {quote_inside}")
+    elif kind == "unclosed":
+        what = (f"the quote opening this field is never closed (the rest of the file would be one field); "
+                f"add the closing quote, or {quote_inside}")
+    elif kind == "after":
+        what = (f"{detail!r} after the closing quote of a field; a quoted field ends at the delimiter "
+                f"{delimiter!r} or the end of the line ({quote_inside})")
+    else:
+        what = (f"a field longer than {csv.field_size_limit():,} characters; cells of a data file are numbers or "
+                f"short labels" + (" (is its quote closed where it should be?)" if detail else ""))
+    return DataError(f"{source}, line {line}, column {column}: {what}")
+
+
+def _csv_fault(text: str, pos: int, line: int, delimiter: str) -> tuple[int, int, str, Any] | None:
+    """Walk the row at ``text[pos:]`` by the strict csv module's rules; its first fault, or ``None``.
+
+    Returns ``(line, column, kind, detail)``: ``"unclosed"`` (at the
+    opening quote), ``"after"`` (at the character after a closing quote,
+    ``detail``), or ``"long"`` (at a field longer than the csv module's
+    limit; ``detail``: whether it is quoted).
+    """
+    limit = csv.field_size_limit()
+    line_start = text.rfind("\n", 0, pos) + 1
+    ends = re.compile(f"[{re.escape(delimiter)}\n]")
+    while True:
+        field_line, field_column = line, pos - line_start + 1
+        if text.startswith('"', pos):
+            pos, length = pos + 1, 0
+            while True:
+                close = text.find('"', pos)
+                if close < 0:
+                    return field_line, field_column, "unclosed", None
+                length += close - pos
+                if length > limit:
+                    return field_line, field_column, "long", True
+                newlines = text.count("\n", pos, close)
+                if newlines:
+                    line += newlines
+                    line_start = text.rfind("\n", pos, close) + 1
+                if not text.startswith('"', close + 1):
+                    pos = close + 1
+                    break
+                pos, length = close + 2, length + 1  # "" is one quote
+            if pos >= len(text) or text[pos] == "\n":
+                return None
+            if text[pos] != delimiter:
+                return line, pos - line_start + 1, "after", text[pos]
+            pos += 1
+        else:
+            end = ends.search(text, pos)
+            end = len(text) if end is None else end.start()
+            if end - pos > limit:
+                return field_line, field_column, "long", False
+            if end >= len(text) or text[end] == "\n":
+                return None
+            pos = end + 1
+
+
 class CsvText:
     """A CSV file, its header decided, ready to give numeric and text columns.
 
@@ -211,7 +342,8 @@ class CsvText:
     ``float()`` reads) when every cell is a plain decimal number, else by
     ``numpy.loadtxt``; on any problem a row-by-row scan finds the first bad
     cell and reports the file, line and column, quoting at most a short
-    excerpt.
+    excerpt. The scan reads the file as a strict ``csv.reader`` does (see
+    :func:`csv_rows`), and a NUL byte anywhere is refused (:func:`no_nul`).
     """
 
     def __init__(self, path: str | os.PathLike, *, header: bool | str = "auto", delimiter: str = ","):
@@ -227,7 +359,7 @@ class CsvText:
         with open(self.path, "rb") as fh:  # the header needs only the start of the file
             self._head = fh.read(1 << 20)
         self._whole = len(self._head) == size
-        self._head = lone_cr_as_lf(self._head)
+        self._head = no_nul(lone_cr_as_lf(self._head), self.path)
         self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
         first, first_line = self._row_after(0)
@@ -244,7 +376,7 @@ class CsvText:
                 raise DataError(f"{self.path}: the header names column(s) "
                                 f"{', '.join(excerpt(d) for d in dupes[:5])} more than once; names must be unique")
             self.skiprows = first_line  # every line up to the header
-            self.first_data, _ = self._row_after(first_line)
+            self.first_data, _ = self._row_after(first_line, strict=False)
             if self.first_data is None:
                 raise DataError(f"{self.path}: no data rows (only a header)")
         else:
@@ -255,8 +387,13 @@ class CsvText:
         # numbers takes at least 2 * width bytes (a digit and a separator each).
         self.rows = size // (2 * self.width) + 1
 
-    def _row_after(self, skip: int) -> tuple[list[str] | None, int]:
-        """The first non-blank row after ``skip`` lines, and its line number (decoding only that line)."""
+    def _row_after(self, skip: int, strict: bool = True) -> tuple[list[str] | None, int]:
+        """The first non-blank row after ``skip`` lines, and its line number (decoding only that line).
+
+        ``strict``: the row must be whole on its line (the header, or the
+        first row of a file without one); ``False`` only peeks at a row of
+        data, which the csv module reads again with the rest of the file.
+        """
         from framework.config_files import undecodable_message
 
         raw, pos, line = self._head, 0, 0
@@ -278,7 +415,10 @@ class CsvText:
                     except UnicodeDecodeError as exc:
                         raise DataError(f"{self.path}: {undecodable_message(raw, exc)}") from None
                     raise  # pragma: no cover - a line that fails alone fails in the whole
-                return next(csv.reader([text], delimiter=self.delimiter)), line
+                try:
+                    return next(csv.reader([text], delimiter=self.delimiter, strict=strict)), line
+                except csv.Error as exc:
+                    raise csv_error(self.path, text, 0, line, self.delimiter, exc, one_line=True) from None
             pos = end + 1
         return None, line
 
@@ -286,20 +426,14 @@ class CsvText:
     def _raw(self) -> bytes:
         """The whole file's bytes (read on first use: the fast path never needs them)."""
         if self._raw_bytes is None:
-            self._raw_bytes = lone_cr_as_lf(self.path.read_bytes())
+            self._raw_bytes = no_nul(lone_cr_as_lf(self.path.read_bytes()), self.path)
         return self._raw_bytes
 
     @property
     def text(self) -> str:
         """The whole file as text (decoded on first use; undecodable bytes: file, line, column)."""
         if self._text is None:
-            from framework.config_files import undecodable_message
-
-            try:
-                text = self._raw.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{self.path}: {undecodable_message(self._raw, exc)}") from None
-            self._text = text.replace("\r\n", "\n") if "\r" in text else text
+            self._text = csv_text(self._raw, self.path)
         return self._text
 
     # ------------------------------------------------------------------
@@ -387,11 +521,7 @@ class CsvText:
         return all(len(row) == self.width for _, row in self._rows())
 
     def _rows(self):
-        reader = csv.reader(io.StringIO(self.text), delimiter=self.delimiter)
-        for row in reader:
-            if reader.line_num <= self.skiprows or not row or not any(c.strip() for c in row):
-                continue
-            yield reader.line_num, row
+        return csv_rows(self.text, self.path, self.delimiter, self.skiprows)
 
     def _scan(self, columns: list[int], hint: dict[int, str] | None = None) -> np.ndarray:
         """Row by row, as Python reads numbers: the first problem raises with its line and column."""
