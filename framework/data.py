@@ -464,7 +464,8 @@ class CsvText:
                                     skiprows=self.skiprows, encoding="utf-8-sig")
         except (ValueError, UnicodeDecodeError):
             return self._scan(columns, hint)  # raises with file, line and column
-        if values.shape[0] == 0 or (not every and not self._widths_agree()) or not np.isfinite(values).all():
+        if values.shape[0] == 0 or values.shape[1] != len(columns) or (not every and not self._widths_agree()) \
+                or not np.isfinite(values).all():  # rows narrower than the header: loadtxt reads them all the same
             return self._scan(columns, hint)
         return values
 

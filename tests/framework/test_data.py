@@ -207,7 +207,7 @@ def test_csv_files_outside_the_fast_path_read_as_before(name, tmp_path, monkeypa
     "a,b,y\n1,2,3\n4,x,6\n", "a,b,y\n1,2,3\n4,5,6,7\n", "a,b,y\n1,2,3\n4,5\n", "a,b,y\ninf,2,3\n",
     "a,b,y\n1,nan,3\n", "a,b,y\n1,1e999,3\n", "a,b,y\n1,-1e400,3\n", "a,b,y\n1,2,3\n1,2,3,\n", "a,b,y\n\n\n",
     "a,b,y\n1,,3\n", "a,b,y\n1,2,3\n,,\n4,5,6\n", "a,b,y\n1,2,3\n4,5,1-2\n", "a,b,y\n1,2,3\n4,5,6\r",
-    "a,b,y\n" + "1,2,3\n" * 5000 + "1,2,x\n",
+    "a,b,y\n" + "1,2,3\n" * 5000 + "1,2,x\n", "a,b,y,\n1,2,3\n4,5,6\n", "a,b,y,\n1.5,2,3\n",
 ])
 def test_csv_errors_and_oddities_are_the_same_with_or_without_the_fast_path(text, tmp_path, monkeypatch):
     path = tmp_path / "e.csv"

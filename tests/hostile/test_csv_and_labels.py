@@ -140,6 +140,7 @@ MALFORMED = {  # name: (file content, target_columns, the error after the file's
     "a field too long": (b"a,b,y\n1,2," + b"x" * 200_000 + b"\n", ["y"], f", line 2, column 5: {LONG}"),
     "a quoted field too long": (b'a,b,y\n1,2,3\n"' + b"x" * 200_000 + b'",5,6\n', ["y"],
                                 f", line 3, column 1: {LONG} (is its quote closed where it should be?)"),
+    "a header one field wider than the rows": (b"a,b,y,\n1,2,3\n4,5,6\n", ["y"], ", line 2: expected 4 fields, found 3"),
     "a header field too long": (b"a,b," + b"y" * 200_000 + b"\n1,2,3\n", [0], f", line 1, column 5: {LONG}"),
 }
 
