@@ -565,9 +565,16 @@ def class_indices(labels: np.ndarray, classes: list[str] | bool | str, source: s
         raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
     else:
         labels = np.char.strip(labels.astype(str).ravel())
-        numeric = labels.size > 0 and all(is_number(v) and float(v) == int(float(v)) for v in np.unique(labels))
-        if numeric:
-            labels = np.array([str(int(float(v))) for v in labels])
+        uniq = np.unique(labels)
+        if uniq.size and all(is_number(v) for v in uniq):  # numbers only: integers name the classes
+            odd = next((v for v in uniq if not float(v).is_integer()), None)  # 0.5, nan, inf, 1e400
+            if odd is None:
+                labels = np.array([str(int(float(v))) for v in labels])
+            elif not isinstance(classes, list):  # a list names them: they are names, as written
+                row = int(np.flatnonzero(labels == odd)[0])
+                where = f"line {line_of(row)}" if line_of else f"example {row}"
+                raise DataError(f"{source}, {where}: class labels must be names or integers; found "
+                                f"{excerpt(str(odd))} (for numbers to regress, set classes = false)")
     if isinstance(classes, list):
         names = [str(c) for c in classes]
         if len(set(names)) != len(names):

@@ -100,6 +100,20 @@ def test_integer_class_labels_sort_as_numbers(tmp_path):
     assert csv_file(path, target_columns=["k"]).classes is None  # numbers are values unless asked
 
 
+@pytest.mark.parametrize("label", ["0.5", "nan", "inf", "1e400"])
+def test_class_labels_that_are_numbers_must_be_integers(tmp_path, label):
+    """Issue: classes = true on a column of numbers, one of them not an integer, raised a ValueError
+    (or an OverflowError) from int()."""
+    path = write(tmp_path, "k.csv", f"a,k\n1,1\n2,{label}\n3,-2\n")
+    with pytest.raises(DataError) as info:
+        csv_file(path, target_columns=["k"], classes=True)
+    assert str(info.value) == (f"{path}, line 3: class labels must be names or integers; found {label!r} "
+                               f"(for numbers to regress, set classes = false)")
+    assert csv_file(path, target_columns=["k"], classes=["1", label, "-2"]).classes == ["1", label, "-2"]
+    mixed = write(tmp_path, "m.csv", f"a,k\n1,cat\n2,{label}\n")  # names and numbers: names in text order
+    assert csv_file(mixed, target_columns=["k"]).classes == sorted(["cat", label])
+
+
 def test_npz_class_labels(tmp_path):
     np.savez(tmp_path / "s.npz", X=np.arange(6.0).reshape(3, 2), y=np.array(["dog", "cat", "dog"]))
     data = npz_file(str(tmp_path / "s.npz"))
