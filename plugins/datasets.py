@@ -22,8 +22,9 @@ Real data shipped with the package (works offline, no extra dependency):
 Files (row-major on disk, one example per row; transposed here into the
 (features, m) convention, so users never transpose by hand):
 
-* ``csv``: choose target columns by name (with a header) or index; every
-  other column is a feature unless ``feature_columns`` says otherwise.
+* ``csv``: choose target columns by name (with a header) or index (from 0,
+  or from the last when negative: -1, header or not); every other column
+  is a feature unless ``feature_columns`` says otherwise.
 * ``npz``: arrays ``x_key`` and ``y_key``, stored rows = examples by default
   (``layout = "columns"`` for arrays already (features, m)).
 """

@@ -176,5 +176,7 @@ def test_malformed_csv_files_stop_minidl_run_without_a_traceback(tmp_path, capsy
         exp.write_text(EXPERIMENT.read_text().replace(
             'type = "synthetic_linear"\nn_samples = 1000\nn_features = 10\nnoise = 0.1',
             f'type = "csv"\npath = "{path}"\ntarget_columns = {targets!r}'.replace("'", '"')))
+        before = corpus.checksums(tmp_path)
         assert main(["run", str(exp), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 1, name
         assert capsys.readouterr().err == f"minidl: error: {path}{message}\n", name
+        assert corpus.checksums(tmp_path) == before, name
