@@ -187,9 +187,8 @@ def lone_cr_as_lf(data: bytes) -> bytes:
     first MiB of a file and in the whole file agree (a "\\r" that ends the
     first MiB, its "\\n" next, ends the same line in both).
     """
-    crs = data.count(b"\r")
-    if not crs or crs == data.count(b"\r\n"):
-        return data  # most files: no "\r", or only "\r\n"
+    if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+        return data
     if b"\r\n" not in data:
         return data.replace(b"\r", b"\n")
     return _LONE_CR.sub(b"\n", data)  # both kinds in one file: rare, and slower
@@ -206,25 +205,29 @@ def no_nul(data: bytes, source: Any) -> bytes:
     at = data.find(b"\0")
     if at < 0:
         return data
-    line_start = data.rfind(b"\n", 0, at) + 1
-    prefix = data[line_start:at]
-    if line_start == 0 and prefix.startswith(b"\xef\xbb\xbf"):
+    before = data[:at]  # lines end with "\n", "\r\n" or a lone "\r"
+    line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+    prefix = data[max(before.rfind(b"\n"), before.rfind(b"\r")) + 1:at]
+    if line == 1 and prefix.startswith(b"\xef\xbb\xbf"):
         prefix = prefix[3:]
-    line, column = data.count(b"\n", 0, at) + 1, len(prefix.decode("utf-8", "replace")) + 1
+    column = len(prefix.decode("utf-8", "replace")) + 1
     raise DataError(f"{source}: line {line}, column {column}: byte 0x00 (NUL) is not text (a UTF-16 or binary "
                     f"file?); save the file as UTF-8")
 
 
 def csv_text(data: bytes, source: Any) -> str:
-    """A CSV file's bytes (lone "\\r" already "\\n", see :func:`lone_cr_as_lf`) as text: the BOM
-    dropped, "\\r\\n" as "\\n"; undecodable bytes are a :class:`DataError` with their line and column."""
+    """A CSV file's bytes as text: the BOM dropped, every line ending with "\\n" (from "\\r\\n" or a
+    lone "\\r" too); undecodable bytes are a :class:`DataError` with their line and column."""
     from framework.config_files import undecodable_message
 
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(f"{source}: {undecodable_message(data, exc)}") from None
-    return text.replace("\r\n", "\n") if "\r" in text else text
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n") if "\r" in text else text
+    return text
 
 
 def read_csv_text(path: str | os.PathLike) -> str:
@@ -357,9 +360,14 @@ class CsvText:
         size = self.path.stat().st_size
         check_bytes(2 * size, f"{self.path}: reading a {size:,}-byte CSV file")
         with open(self.path, "rb") as fh:  # the header needs only the start of the file
-            self._head = fh.read(1 << 20)
-        self._whole = len(self._head) == size
-        self._head = no_nul(lone_cr_as_lf(self._head), self.path)
+            head = fh.read(1 << 20)
+        self._whole = len(head) == size
+        # Old Mac line ends: each lone "\r" is made "\n" in the bytes read. The first MiB decides for the
+        # rest, so that a big file of "\n" or "\r\n" lines is not searched again; a lone "\r" only further
+        # on (both kinds in one file) sends the fast path to numpy.loadtxt and the row scan, which take it
+        # for a line end as well.
+        self._lone_cr = b"\n" not in head or head.count(b"\r") != head.count(b"\r\n")
+        self._head = no_nul(lone_cr_as_lf(head), self.path)
         self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
         first, first_line = self._row_after(0)
@@ -426,7 +434,8 @@ class CsvText:
     def _raw(self) -> bytes:
         """The whole file's bytes (read on first use: the fast path never needs them)."""
         if self._raw_bytes is None:
-            self._raw_bytes = no_nul(lone_cr_as_lf(self.path.read_bytes()), self.path)
+            data = self.path.read_bytes()
+            self._raw_bytes = no_nul(lone_cr_as_lf(data) if self._lone_cr else data, self.path)
         return self._raw_bytes
 
     @property

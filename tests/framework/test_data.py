@@ -316,6 +316,21 @@ def test_csv_old_mac_line_ends_beyond_the_first_mib(tmp_path, monkeypatch):
     data = csv_file(str(tmp_path / "mixed.csv"), target_columns=["y"])
     assert data.n_examples == 80000 and data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
 
+    # "\n" lines for the first MiB, then "\r" ones: the fast path declines, numpy.loadtxt and the scan read them.
+    lf_rows = rows.replace("\r", "\n")
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,2,x\r\n1,2,3").encode())
+    (tmp_path / "later_lf.csv").write_bytes(("a,b,y\n" + lf_rows + lf_rows + "1,2,x\n1,2,3").encode())
+    for name in ("later.csv", "later_lf.csv"):
+        general, fast, answers = read_both_ways(monkeypatch, str(tmp_path / name), target_columns=["y"])
+        assert general == fast and f"{name}, line 160002, column 'y': cannot read 'x' as a number" in fast
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,\0,3\r").encode())
+    with pytest.raises(DataError, match=r"later.csv: line 160002, column 3: byte 0x00 \(NUL\) is not text"):
+        csv_file(str(tmp_path / "later.csv"), target_columns=["y"])
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,2,3").encode())
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(tmp_path / "later.csv"), target_columns=["y"])
+    assert answers[-1] is None and data.n_examples == 160001 and data.X[:, 80000].tolist() == [0.0, 0.0]
+
     late = tmp_path / "late.csv"
     late.write_bytes(("a,b,y\r" + rows + "1,2,x\r").encode())
     general, fast, answers = read_both_ways(monkeypatch, str(late), target_columns=["y"])
