@@ -6,6 +6,7 @@ import csv
 import io
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -174,11 +175,166 @@ def _after_lines(data: bytes, lines: int) -> int | None:
     return start
 
 
+_LONE_CR = re.compile(rb"\r(?!\n)")
+
+
+def lone_cr_as_lf(data: bytes) -> bytes:
+    """``data`` with each "\\r" not followed by "\\n" made a "\\n" (old Mac line ends), its length kept.
+
+    A lone "\\r" ends a line for Python's universal newlines and for
+    ``numpy.loadtxt`` (which opens the file in text mode); "\\r\\n" stays, as
+    every reader here handles it. The length is kept so that offsets in the
+    first MiB of a file and in the whole file agree (a "\\r" that ends the
+    first MiB, its "\\n" next, ends the same line in both).
+    """
+    if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+        return data
+    if b"\r\n" not in data:
+        return data.replace(b"\r", b"\n")
+    return _LONE_CR.sub(b"\n", data)  # both kinds in one file: rare, and slower
+
+
+def no_nul(data: bytes, source: Any) -> bytes:
+    """``data``, or a :class:`DataError` naming the line and column of its first NUL byte.
+
+    A NUL is never text: it is what a UTF-16 file (every ASCII character
+    followed by one) or a binary file holds. The csv module would read it
+    as a character of a cell (Python 3.11+) or refuse the line with its own
+    error (3.10).
+    """
+    at = data.find(b"\0")
+    if at < 0:
+        return data
+    before = data[:at]  # lines end with "\n", "\r\n" or a lone "\r"
+    line = before.count(b"\n") + before.count(b"\r") - before.count(b"\r\n") + 1
+    prefix = data[max(before.rfind(b"\n"), before.rfind(b"\r")) + 1:at]
+    if line == 1 and prefix.startswith(b"\xef\xbb\xbf"):
+        prefix = prefix[3:]
+    column = len(prefix.decode("utf-8", "replace")) + 1
+    raise DataError(f"{source}: line {line}, column {column}: byte 0x00 (NUL) is not text (a UTF-16 or binary "
+                    f"file?); save the file as UTF-8")
+
+
+def csv_text(data: bytes, source: Any) -> str:
+    """A CSV file's bytes as text: the BOM dropped, every line ending with "\\n" (from "\\r\\n" or a
+    lone "\\r" too); undecodable bytes are a :class:`DataError` with their line and column."""
+    from framework.config_files import undecodable_message
+
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: {undecodable_message(data, exc)}") from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+        text = text.replace("\r", "\n") if "\r" in text else text
+    return text
+
+
+def read_csv_text(path: str | os.PathLike) -> str:
+    """The text of a CSV file, checked as :class:`CsvText` checks it (for readers of small files)."""
+    path = Path(path)
+    return csv_text(no_nul(lone_cr_as_lf(path.read_bytes()), path), path)
+
+
+def csv_rows(text: str, source: Any, delimiter: str = ",", skip: int = 0):
+    """``(line, row)`` for each row of ``text`` (see :func:`csv_text`) with a non-blank cell, after its
+    first ``skip`` lines; ``line`` is where the row begins (a quoted cell may hold line breaks).
+
+    The csv module reads strictly: an unclosed quote, text after a closing
+    quote or a field longer than ``csv.field_size_limit()`` is a
+    :class:`DataError` naming the line and column, not a silent misreading
+    (a quote never closed would make the rest of the file one cell).
+    """
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, strict=True)
+    start = 1
+    try:
+        for row in reader:
+            if start > skip and row and any(c.strip() for c in row):
+                yield start, row
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        offset = 0
+        for _ in range(start - 1):
+            offset = text.index("\n", offset) + 1
+        raise csv_error(source, text, offset, start, delimiter, exc) from None
+
+
+def csv_error(source: Any, text: str, pos: int, line: int, delimiter: str, exc: csv.Error,
+              one_line: bool = False) -> DataError:
+    """The :class:`DataError` for ``exc``, raised by a strict ``csv.reader`` in the row that begins at
+    ``text[pos]``, on line ``line``: where it is (line, column) and what would be valid.
+    ``one_line``: ``text`` is one line read alone (the header), not the whole file."""
+    fault = _csv_fault(text, pos, line, delimiter)
+    if fault is None:  # pragma: no cover - _csv_fault follows the csv module's rules
+        return DataError(f"{source}, line {line}: not valid CSV ({exc})")
+    line, column, kind, detail = fault
+    quote_inside = 'write a quote inside a quoted field as ""'
+    if kind == "unclosed" and one_line:
+        what = (f"the quote opening this field is not closed on its line (the header, or a first row of data, "
+                f"is one line); add the closing quote, or {quote_inside}")
+    elif kind == "unclosed":
+        what = (f"the quote opening this field is never closed (the rest of the file would be one field); "
+                f"add the closing quote, or {quote_inside}")
+    elif kind == "after":
+        what = (f"{detail!r} after the closing quote of a field; a quoted field ends at the delimiter "
+                f"{delimiter!r} or the end of the line ({quote_inside})")
+    else:
+        what = (f"a field longer than {csv.field_size_limit():,} characters; cells of a data file are numbers or "
+                f"short labels" + (" (is its quote closed where it should be?)" if detail else ""))
+    return DataError(f"{source}, line {line}, column {column}: {what}")
+
+
+def _csv_fault(text: str, pos: int, line: int, delimiter: str) -> tuple[int, int, str, Any] | None:
+    """Walk the row at ``text[pos:]`` by the strict csv module's rules; its first fault, or ``None``.
+
+    Returns ``(line, column, kind, detail)``: ``"unclosed"`` (at the
+    opening quote), ``"after"`` (at the character after a closing quote,
+    ``detail``), or ``"long"`` (at a field longer than the csv module's
+    limit; ``detail``: whether it is quoted).
+    """
+    limit = csv.field_size_limit()
+    line_start = text.rfind("\n", 0, pos) + 1
+    ends = re.compile(f"[{re.escape(delimiter)}\n]")
+    while True:
+        field_line, field_column = line, pos - line_start + 1
+        if text.startswith('"', pos):
+            pos, length = pos + 1, 0
+            while True:
+                close = text.find('"', pos)
+                if close < 0:
+                    return field_line, field_column, "unclosed", None
+                length += close - pos
+                if length > limit:
+                    return field_line, field_column, "long", True
+                newlines = text.count("\n", pos, close)
+                if newlines:
+                    line += newlines
+                    line_start = text.rfind("\n", pos, close) + 1
+                if not text.startswith('"', close + 1):
+                    pos = close + 1
+                    break
+                pos, length = close + 2, length + 1  # "" is one quote
+            if pos >= len(text) or text[pos] == "\n":
+                return None
+            if text[pos] != delimiter:
+                return line, pos - line_start + 1, "after", text[pos]
+            pos += 1
+        else:
+            end = ends.search(text, pos)
+            end = len(text) if end is None else end.start()
+            if end - pos > limit:
+                return field_line, field_column, "long", False
+            if end >= len(text) or text[end] == "\n":
+                return None
+            pos = end + 1
+
+
 class CsvText:
     """A CSV file, its header decided, ready to give numeric and text columns.
 
     Args:
-        path: the file (UTF-8; a leading BOM is dropped).
+        path: the file (UTF-8; a leading BOM is dropped). Lines end with
+            "\\n", "\\r\\n" or a lone "\\r" (old Mac), in any mix.
         header: ``True`` (the first row names the columns), ``False`` (it is
             data), or ``"auto"``: a first row of numbers only is data,
             anything else is a header. A row is never dropped silently.
@@ -189,7 +345,8 @@ class CsvText:
     ``float()`` reads) when every cell is a plain decimal number, else by
     ``numpy.loadtxt``; on any problem a row-by-row scan finds the first bad
     cell and reports the file, line and column, quoting at most a short
-    excerpt.
+    excerpt. The scan reads the file as a strict ``csv.reader`` does (see
+    :func:`csv_rows`), and a NUL byte anywhere is refused (:func:`no_nul`).
     """
 
     def __init__(self, path: str | os.PathLike, *, header: bool | str = "auto", delimiter: str = ","):
@@ -203,8 +360,14 @@ class CsvText:
         size = self.path.stat().st_size
         check_bytes(2 * size, f"{self.path}: reading a {size:,}-byte CSV file")
         with open(self.path, "rb") as fh:  # the header needs only the start of the file
-            self._head = fh.read(1 << 20)
-        self._whole = len(self._head) == size
+            head = fh.read(1 << 20)
+        self._whole = len(head) == size
+        # Old Mac line ends: each lone "\r" is made "\n" in the bytes read. The first MiB decides for the
+        # rest, so that a big file of "\n" or "\r\n" lines is not searched again; a lone "\r" only further
+        # on (both kinds in one file) sends the fast path to numpy.loadtxt and the row scan, which take it
+        # for a line end as well.
+        self._lone_cr = b"\n" not in head or head.count(b"\r") != head.count(b"\r\n")
+        self._head = no_nul(lone_cr_as_lf(head), self.path)
         self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
         first, first_line = self._row_after(0)
@@ -221,7 +384,7 @@ class CsvText:
                 raise DataError(f"{self.path}: the header names column(s) "
                                 f"{', '.join(excerpt(d) for d in dupes[:5])} more than once; names must be unique")
             self.skiprows = first_line  # every line up to the header
-            self.first_data, _ = self._row_after(first_line)
+            self.first_data, _ = self._row_after(first_line, strict=False)
             if self.first_data is None:
                 raise DataError(f"{self.path}: no data rows (only a header)")
         else:
@@ -232,8 +395,13 @@ class CsvText:
         # numbers takes at least 2 * width bytes (a digit and a separator each).
         self.rows = size // (2 * self.width) + 1
 
-    def _row_after(self, skip: int) -> tuple[list[str] | None, int]:
-        """The first non-blank row after ``skip`` lines, and its line number (decoding only that line)."""
+    def _row_after(self, skip: int, strict: bool = True) -> tuple[list[str] | None, int]:
+        """The first non-blank row after ``skip`` lines, and its line number (decoding only that line).
+
+        ``strict``: the row must be whole on its line (the header, or the
+        first row of a file without one); ``False`` only peeks at a row of
+        data, which the csv module reads again with the rest of the file.
+        """
         from framework.config_files import undecodable_message
 
         raw, pos, line = self._head, 0, 0
@@ -255,7 +423,10 @@ class CsvText:
                     except UnicodeDecodeError as exc:
                         raise DataError(f"{self.path}: {undecodable_message(raw, exc)}") from None
                     raise  # pragma: no cover - a line that fails alone fails in the whole
-                return next(csv.reader([text], delimiter=self.delimiter)), line
+                try:
+                    return next(csv.reader([text], delimiter=self.delimiter, strict=strict)), line
+                except csv.Error as exc:
+                    raise csv_error(self.path, text, 0, line, self.delimiter, exc, one_line=True) from None
             pos = end + 1
         return None, line
 
@@ -263,20 +434,15 @@ class CsvText:
     def _raw(self) -> bytes:
         """The whole file's bytes (read on first use: the fast path never needs them)."""
         if self._raw_bytes is None:
-            self._raw_bytes = self.path.read_bytes()
+            data = self.path.read_bytes()
+            self._raw_bytes = no_nul(lone_cr_as_lf(data) if self._lone_cr else data, self.path)
         return self._raw_bytes
 
     @property
     def text(self) -> str:
         """The whole file as text (decoded on first use; undecodable bytes: file, line, column)."""
         if self._text is None:
-            from framework.config_files import undecodable_message
-
-            try:
-                text = self._raw.decode("utf-8-sig")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{self.path}: {undecodable_message(self._raw, exc)}") from None
-            self._text = text.replace("\r\n", "\n") if "\r" in text else text
+            self._text = csv_text(self._raw, self.path)
         return self._text
 
     # ------------------------------------------------------------------
@@ -307,7 +473,8 @@ class CsvText:
                                     skiprows=self.skiprows, encoding="utf-8-sig")
         except (ValueError, UnicodeDecodeError):
             return self._scan(columns, hint)  # raises with file, line and column
-        if values.shape[0] == 0 or (not every and not self._widths_agree()) or not np.isfinite(values).all():
+        if values.shape[0] == 0 or values.shape[1] != len(columns) or (not every and not self._widths_agree()) \
+                or not np.isfinite(values).all():  # rows narrower than the header: loadtxt reads them all the same
             return self._scan(columns, hint)
         return values
 
@@ -342,8 +509,8 @@ class CsvText:
     def _count_rows(self) -> int:
         lines = 0
         with open(self.path, "rb") as fh:
-            while chunk := fh.read(1 << 24):
-                lines += chunk.count(b"\n")
+            while chunk := fh.read(1 << 24):  # "\n", "\r\n" and a lone "\r" end a line
+                lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
         return lines + 1 - (self.skiprows if self.has_header else 0)
 
     def strings(self, column: int) -> np.ndarray:
@@ -364,11 +531,7 @@ class CsvText:
         return all(len(row) == self.width for _, row in self._rows())
 
     def _rows(self):
-        reader = csv.reader(io.StringIO(self.text), delimiter=self.delimiter)
-        for row in reader:
-            if reader.line_num <= self.skiprows or not row or not any(c.strip() for c in row):
-                continue
-            yield reader.line_num, row
+        return csv_rows(self.text, self.path, self.delimiter, self.skiprows)
 
     def _scan(self, columns: list[int], hint: dict[int, str] | None = None) -> np.ndarray:
         """Row by row, as Python reads numbers: the first problem raises with its line and column."""
@@ -411,9 +574,16 @@ def class_indices(labels: np.ndarray, classes: list[str] | bool | str, source: s
         raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
     else:
         labels = np.char.strip(labels.astype(str).ravel())
-        numeric = labels.size > 0 and all(is_number(v) and float(v) == int(float(v)) for v in np.unique(labels))
-        if numeric:
-            labels = np.array([str(int(float(v))) for v in labels])
+        uniq = np.unique(labels)
+        if uniq.size and all(is_number(v) for v in uniq):  # numbers only: integers name the classes
+            odd = next((v for v in uniq if not float(v).is_integer()), None)  # 0.5, nan, inf, 1e400
+            if odd is None:
+                labels = np.array([str(int(float(v))) for v in labels])
+            elif not isinstance(classes, list):  # a list names them: they are names, as written
+                row = int(np.flatnonzero(labels == odd)[0])
+                where = f"line {line_of(row)}" if line_of else f"example {row}"
+                raise DataError(f"{source}, {where}: class labels must be names or integers; found "
+                                f"{excerpt(str(odd))} (for numbers to regress, set classes = false)")
     if isinstance(classes, list):
         names = [str(c) for c in classes]
         if len(set(names)) != len(names):

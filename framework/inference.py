@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.data import csv_rows, read_csv_text
 from framework.errors import DataError, ModelFileError
 from framework.layer import Layer
 
@@ -73,12 +74,7 @@ def read_table(path: str | os.PathLike, model: Layer, *, need_targets: bool = Fa
 def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
     features, targets, n = _expected(model)
     classes = model.info.classes
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = exc.object[:exc.start].count(b"\n") + 1
-        raise DataError(f"{path}, line {line}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    rows = [(i + 1, row) for i, row in enumerate(csv.reader(io.StringIO(text))) if row and any(c.strip() for c in row)]
+    rows = list(csv_rows(read_csv_text(path), path))  # as the csv data source reads it: strictly, with lines
     if not rows:
         raise DataError(f"{path}: the file is empty")
     first = [c.strip() for c in rows[0][1]]

@@ -22,8 +22,9 @@ Real data shipped with the package (works offline, no extra dependency):
 Files (row-major on disk, one example per row; transposed here into the
 (features, m) convention, so users never transpose by hand):
 
-* ``csv``: choose target columns by name (with a header) or index; every
-  other column is a feature unless ``feature_columns`` says otherwise.
+* ``csv``: choose target columns by name (with a header) or index (from 0,
+  or from the last when negative: -1, header or not); every other column
+  is a feature unless ``feature_columns`` says otherwise.
 * ``npz``: arrays ``x_key`` and ``y_key``, stored rows = examples by default
   (``layout = "columns"`` for arrays already (features, m)).
 """
@@ -197,14 +198,19 @@ def _existing_file(path: str, kind: str) -> Path:
     return p
 
 
-def _resolve_columns(requested: list, header: list[str] | None, path: Path, what: str) -> list[int]:
-    n = len(header) if header else None
+def _resolve_columns(requested: list, header: list[str] | None, width: int, path: Path, what: str) -> list[int]:
+    """Column names and indices -> indices 0..width-1; ``header`` is None when the file has none.
+
+    An index counts from 0, or from the last column when negative (-1 is the
+    last), against the file's real ``width``, header or not.
+    """
     indices = []
     for col in requested:
         if isinstance(col, int):
-            if n is not None and not -n <= col < n:
-                raise DataError(f"{path}: {what} column index {col} is out of range; the file has {n} columns")
-            indices.append(col % n if n else col)
+            if not -width <= col < width:
+                raise DataError(f"{path}: {what} column index {col} is out of range; the file has {width} columns "
+                                f"(valid indices: 0 to {width - 1}, or -1 to -{width} from the last)")
+            indices.append(col % width)
         elif header is None:
             raise DataError(f"{path}: {what} column {col!r} is a name, but the file has no header row (its first "
                             f"row is numbers, read as data); use a column index, or header = true")
@@ -244,11 +250,12 @@ def csv_file(path: str, target_columns: list[str | int], feature_columns: list[s
         raise DataError(f"{p}: target_columns is empty; name at least one column to predict")
     table = CsvText(p, header=header, delimiter=delimiter)
     names = table.names
-    targets = _resolve_columns(list(target_columns), names if table.has_header else None, p, "target")
+    header_names = names if table.has_header else None
+    targets = _resolve_columns(list(target_columns), header_names, table.width, p, "target")
     if feature_columns is None:
         features = [i for i in range(table.width) if i not in targets]
     else:
-        features = _resolve_columns(list(feature_columns), names if table.has_header else None, p, "feature")
+        features = _resolve_columns(list(feature_columns), header_names, table.width, p, "feature")
     if not features:
         raise DataError(f"{p}: no feature columns left after taking the targets {target_columns}")
     if classes == "auto":

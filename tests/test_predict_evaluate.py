@@ -139,3 +139,47 @@ def test_a_model_file_is_accepted_as_well_as_a_run_directory(moons_run, tmp_path
     assert capsys.readouterr().out == by_dir
     assert main(["predict", str(tmp_path), str(data)]) == 1
     assert "is a directory without a model.npz" in capsys.readouterr().err
+
+
+def test_a_headerless_file_with_old_mac_line_ends_trains_predicts_and_evaluates(tmp_path, capsys):
+    """From the csv source to predict and evaluate, the same file read the same way. The source used to
+    raise a _csv.Error traceback on "\r" line ends, and to keep a headerless file's column -1, the target,
+    as a feature too."""
+    X = np.random.default_rng(4).uniform(-2, 2, (40, 2))
+    rows = [",".join(repr(v) for v in row) for row in np.column_stack([X, X[:, 0] - 0.5 * X[:, 1]]).tolist()]
+    (tmp_path / "cr.csv").write_bytes("\r".join(rows).encode() + b"\r")
+    (tmp_path / "lf.csv").write_bytes("\n".join(rows).encode() + b"\n")
+    (tmp_path / "e.toml").write_text(
+        '[model]\nlayers = [{ type = "linear", out_features = 1 }]\n[loss]\ntype = "mse"\n'
+        '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\n'
+        '[data.source]\ntype = "csv"\npath = "cr.csv"\ntarget_columns = [-1]\n')
+    run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
+    model = load_model(tmp_path / "run")
+    assert model.in_features == 2 and model.info.feature_names == ["0", "1"] and model.info.target_names == ["2"]
+    outputs = []
+    for name in ("cr.csv", "lf.csv"):
+        assert main(["predict", str(tmp_path / "run"), str(tmp_path / name)]) == 0
+        predicted = [float(r["2"]) for r in rows_of(capsys.readouterr().out)]
+        assert predicted == model.predict(X.T)[0].tolist()
+        assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / name)]) == 0
+        outputs.append(capsys.readouterr().out.replace(name, "DATA"))
+    assert outputs[0] == outputs[1] and outputs[0].startswith(f"40 examples of {tmp_path / 'DATA'}\nloss ")
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"x1,x2\n0,0.5\x00\n", ": line 2, column 6: byte 0x00 (NUL) {NUL}"),
+    (b'x1,x2,label\n0,0,"1\n1,1,0\n', ", line 2, column 5: {UNCLOSED}"),  # predict used to read one row
+    (b'x1,x2\n0,"0.5"x\n', ", line 2, column 8: 'x' {AFTER}"),
+    (b"x1,x2\n0," + b"1" * 200_000 + b"\n", ", line 2, column 3: {LONG}"),  # a _csv.Error traceback
+    (b"x1,x2\n0,caf\xe9\n", ": line 2, column 6: byte 0xe9 is not UTF-8 text; save the file as UTF-8"),
+])
+def test_malformed_files_are_refused_by_predict_and_evaluate_as_by_the_csv_source(moons_run, tmp_path, capsys,
+                                                                                  content, message):
+    from tests.hostile.test_csv_and_labels import AFTER, LONG, NUL, UNCLOSED
+
+    message = message.format(NUL=NUL, UNCLOSED=UNCLOSED, AFTER=AFTER, LONG=LONG)
+    path = tmp_path / "m.csv"
+    path.write_bytes(content)
+    for command in ("predict", "evaluate"):
+        assert main([command, str(moons_run), str(path)]) == 1
+        assert capsys.readouterr().err == f"minidl: error: {path}{message}\n"

@@ -163,6 +163,11 @@ FAST_FILES = {  # name: (file text, csv_file arguments)
     "integer classes": (lambda r: "a,b,k\n" + "".join(f"{i % 7 - 3}.5,{i * 0.25},{i % 3}\n" for i in range(90)),
                         dict(target_columns=["k"], classes=True)),
     "negative zeros": (lambda r: "a,y\n-0,0\n-0.0,-0e3\n0,-.0\n", dict(target_columns=["y"])),
+    "old Mac line ends": (lambda r: "a,b,y\r" + numeric_rows(r, 300, 3).replace("\n", "\r"),
+                          dict(target_columns=["y"])),
+    "mixed line ends": (lambda r: "a,b,y\r\n" + "".join(line + ("\r", "\n", "\r\n")[i % 3] for i, line in
+                                                       enumerate(numeric_rows(r, 300, 3).splitlines())),
+                        dict(target_columns=[-1], feature_columns=[1])),
     "a few 17-digit cells": (lambda r: "a,y\n" + "".join(f"{float(v)!r},{i}\n" if i % 40 == 0 else f"{i * 0.5},{i}\n"
                                                           for i, v in enumerate(r.standard_normal(400))),
                              dict(target_columns=["y"])),
@@ -174,6 +179,7 @@ GENERAL_FILES = {  # the fast path declines these: the general path reads them a
     "%.18e": (lambda r: "a,b,y\n" + numeric_rows(r, 300, 3, "%.18e"), dict(target_columns=["y"])),
     "string classes": (lambda r: "w,h,species\n1,2,setosa\n3,4,virginica\n", dict(target_columns=["species"])),
     "unicode delimiter": (lambda r: "a§y\n1§2\n3§4\n", dict(target_columns=["y"], delimiter="§")),
+    "quoted, old Mac line ends": (lambda r: 'a,b,y\r"1.5",2,3\r4," 5",6\r', dict(target_columns=["y"])),
 }
 
 
@@ -194,7 +200,7 @@ def test_csv_fast_path_reads_what_the_general_path_reads_and_declines_the_rest(n
     "a,b,y\n1,2,3\n4,x,6\n", "a,b,y\n1,2,3\n4,5,6,7\n", "a,b,y\n1,2,3\n4,5\n", "a,b,y\ninf,2,3\n",
     "a,b,y\n1,nan,3\n", "a,b,y\n1,1e999,3\n", "a,b,y\n1,-1e400,3\n", "a,b,y\n1,2,3\n1,2,3,\n", "a,b,y\n\n\n",
     "a,b,y\n1,,3\n", "a,b,y\n1,2,3\n,,\n4,5,6\n", "a,b,y\n1,2,3\n4,5,1-2\n", "a,b,y\n1,2,3\n4,5,6\r",
-    "a,b,y\n" + "1,2,3\n" * 5000 + "1,2,x\n",
+    "a,b,y\n" + "1,2,3\n" * 5000 + "1,2,x\n", "a,b,y,\n1,2,3\n4,5,6\n", "a,b,y,\n1.5,2,3\n",
 ])
 def test_csv_errors_and_oddities_are_the_same_with_or_without_the_fast_path(text, tmp_path, monkeypatch):
     path = tmp_path / "e.csv"
@@ -240,4 +246,85 @@ def test_csv_fast_path_tries_the_head_before_reading_a_big_file(tmp_path, monkey
     late.write_text("a,b,y\n" + rows + "1,2,x\n")
     general, fast, answers = read_both_ways(monkeypatch, str(late), target_columns=["y"])
     assert len(answers) == 2 and answers[0] is not None and answers[1] is None
+    assert general == fast and "late.csv, line 80002, column 'y': cannot read 'x' as a number" in fast
+
+
+CR_FILES = {  # name: (file text with "\n" line ends, csv_file arguments)
+    "header": ("a,b,y\n1,2,3\n4,5,6\n", dict(target_columns=["y"])),
+    "headerless, the last column the target": ("1,2,3\n4,5,6\n", dict(target_columns=[-1])),
+    "class labels": ("w,h,species\n1,2,setosa\n3,4,virginica\n", dict(target_columns=["species"])),
+    "quoted": ('a,b,y\n"1.5",2,3\n4,5,6\n', dict(target_columns=["y"])),
+    "blank lines": ("\na,b,y\n\n1,2,3\n\n4,5,6\n\n", dict(target_columns=["y"], feature_columns=["a"])),
+    "no final line end": ("a,b,y\n1,2,3\n4,5,6", dict(target_columns=["b"])),
+    "a bad cell": ("a,b,y\n1,2,3\n\n4,x,6\n", dict(target_columns=["y"])),
+    "a short row": ("a,b,y\n1,2,3\n\n4,5\n", dict(target_columns=["y"])),
+    "a label not in classes": ("a,y\n1,cat\n\n2,dog\n3,emu\n", dict(target_columns=["y"], classes=["cat", "dog"])),
+}
+
+
+@pytest.mark.parametrize("ends", ["\r", "mixed"])
+@pytest.mark.parametrize("name", CR_FILES)
+def test_csv_old_mac_line_ends_read_as_line_ends(name, ends, tmp_path, monkeypatch):
+    """Issue: a file with "\r" line ends (old Mac OS; Excel for Mac's "CSV (Macintosh)") raised a _csv.Error
+    traceback while its header was read. A lone "\r" ends a line, as for Python's universal newlines and
+    numpy.loadtxt: the same data, or the same error with the same line numbers, as with "\n", on both paths."""
+    text, kwargs = CR_FILES[name]
+    lines = text.split("\n")
+    if ends == "\r":
+        cr_text = "\r".join(lines)
+    else:
+        cr_text = "".join(line + ("\r", "\r\n", "\n")[i % 3] for i, line in enumerate(lines[:-1])) + lines[-1]
+    results = []
+    for folder, content in (("lf", text), ("cr", cr_text)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "d.csv").write_bytes(content.encode())
+        monkeypatch.chdir(tmp_path / folder)  # the same name, "d.csv", in data and messages
+        results.append(read_both_ways(monkeypatch, "d.csv", **kwargs)[:2])
+    for lf, cr in zip(*results):
+        same_dataset(lf, cr)
+
+
+def test_csv_old_mac_line_ends_beyond_the_first_mib(tmp_path, monkeypatch):
+    """The head CsvText reads first and the whole file agree on where lines end, on both paths."""
+    rows = "".join(f"{i * 0.25},{-i},{i % 7}.5\r" for i in range(80000))  # ~1.5 MB
+    good = tmp_path / "good.csv"
+    good.write_bytes(("a,b,y\r" + rows).encode())
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(good), target_columns=["y"])
+    assert len(answers) == 2 and all(a is not None for a in answers)  # the probe, then the file
+    assert data.n_examples == 80000 and data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
+
+    quoted = tmp_path / "quoted.csv"  # declined: numpy.loadtxt reads it
+    quoted.write_bytes(('a,b,y\r"1",2,3\r' + rows).encode())
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(quoted), target_columns=["y"])
+    assert answers == [None] and data.n_examples == 80001 and data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
+
+    # Both kinds, a "\r\n" split by the end of the first MiB: that line ends in the same place in both.
+    mixed = "".join(row + ("\r", "\r\n")[i % 2] for i, row in enumerate(rows.split("\r")[:-1])).encode()
+    split = max(i for i in range(len(mixed)) if mixed.startswith(b"\r\n", i) and i < (1 << 20) - 7)
+    header = ("a" * ((1 << 20) - 7 - split) + ",b,y\r\n").encode()  # puts that "\r" last in the first MiB
+    (tmp_path / "mixed.csv").write_bytes(header + mixed)
+    assert (header + mixed)[(1 << 20) - 1:(1 << 20) + 1] == b"\r\n"
+    data = csv_file(str(tmp_path / "mixed.csv"), target_columns=["y"])
+    assert data.n_examples == 80000 and data.X[:, -1].tolist() == [79999 * 0.25, -79999.0]
+
+    # "\n" lines for the first MiB, then "\r" ones: the fast path declines, numpy.loadtxt and the scan read them.
+    lf_rows = rows.replace("\r", "\n")
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,2,x\r\n1,2,3").encode())
+    (tmp_path / "later_lf.csv").write_bytes(("a,b,y\n" + lf_rows + lf_rows + "1,2,x\n1,2,3").encode())
+    for name in ("later.csv", "later_lf.csv"):
+        general, fast, answers = read_both_ways(monkeypatch, str(tmp_path / name), target_columns=["y"])
+        assert general == fast and f"{name}, line 160002, column 'y': cannot read 'x' as a number" in fast
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,\0,3\r").encode())
+    with pytest.raises(DataError, match=r"later.csv: line 160002, column 3: byte 0x00 \(NUL\) is not text"):
+        csv_file(str(tmp_path / "later.csv"), target_columns=["y"])
+    (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,2,3").encode())
+    answers = fast_path(monkeypatch, True)
+    data = csv_file(str(tmp_path / "later.csv"), target_columns=["y"])
+    assert answers[-1] is None and data.n_examples == 160001 and data.X[:, 80000].tolist() == [0.0, 0.0]
+
+    late = tmp_path / "late.csv"
+    late.write_bytes(("a,b,y\r" + rows + "1,2,x\r").encode())
+    general, fast, answers = read_both_ways(monkeypatch, str(late), target_columns=["y"])
     assert general == fast and "late.csv, line 80002, column 'y': cannot read 'x' as a number" in fast

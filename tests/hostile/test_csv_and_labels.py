@@ -100,6 +100,20 @@ def test_integer_class_labels_sort_as_numbers(tmp_path):
     assert csv_file(path, target_columns=["k"]).classes is None  # numbers are values unless asked
 
 
+@pytest.mark.parametrize("label", ["0.5", "nan", "inf", "1e400"])
+def test_class_labels_that_are_numbers_must_be_integers(tmp_path, label):
+    """Issue: classes = true on a column of numbers, one of them not an integer, raised a ValueError
+    (or an OverflowError) from int()."""
+    path = write(tmp_path, "k.csv", f"a,k\n1,1\n2,{label}\n3,-2\n")
+    with pytest.raises(DataError) as info:
+        csv_file(path, target_columns=["k"], classes=True)
+    assert str(info.value) == (f"{path}, line 3: class labels must be names or integers; found {label!r} "
+                               f"(for numbers to regress, set classes = false)")
+    assert csv_file(path, target_columns=["k"], classes=["1", label, "-2"]).classes == ["1", label, "-2"]
+    mixed = write(tmp_path, "m.csv", f"a,k\n1,cat\n2,{label}\n")  # names and numbers: names in text order
+    assert csv_file(mixed, target_columns=["k"]).classes == sorted(["cat", label])
+
+
 def test_npz_class_labels(tmp_path):
     np.savez(tmp_path / "s.npz", X=np.arange(6.0).reshape(3, 2), y=np.array(["dog", "cat", "dog"]))
     data = npz_file(str(tmp_path / "s.npz"))
@@ -109,3 +123,60 @@ def test_npz_class_labels(tmp_path):
     data = npz_file(str(tmp_path / "i.npz"), classes=True)
     assert data.classes == ["3", "7"] and data.y.tolist() == [[1.0, 0.0, 1.0]]
     assert npz_file(str(tmp_path / "i.npz")).classes is None
+
+
+# Malformed files: each is one DataError naming the file, line and column, never a traceback from
+# the csv module and never a silent misreading (an unclosed quote used to swallow the rows after it
+# into one class label, and a NUL made "c\x00" a label).
+NUL = "is not text (a UTF-16 or binary file?); save the file as UTF-8"
+UNCLOSED = ("the quote opening this field is never closed (the rest of the file would be one field); "
+            'add the closing quote, or write a quote inside a quoted field as ""')
+ON_ITS_LINE = ("the quote opening this field is not closed on its line (the header, or a first row of data, "
+               'is one line); add the closing quote, or write a quote inside a quoted field as ""')
+AFTER = ("after the closing quote of a field; a quoted field ends at the delimiter ',' or the end of the "
+         'line (write a quote inside a quoted field as "")')
+LONG = "a field longer than 131,072 characters; cells of a data file are numbers or short labels"
+MALFORMED = {  # name: (file content, target_columns, the error after the file's path)
+    "NUL in the header": (b"a,b\x00,y\n1,2,3\n", ["y"], f": line 1, column 4: byte 0x00 (NUL) {NUL}"),
+    "NUL in a number": (b"a,b,y\n1,2\x00,3\n", ["y"], f": line 2, column 4: byte 0x00 (NUL) {NUL}"),
+    "NUL in a label": (b"a,b,y\n1,2,c\x00\n3,4,d\n", ["y"], f": line 2, column 6: byte 0x00 (NUL) {NUL}"),
+    "NUL past the first MiB": (b"a,b,y\n" + b"1,2,3\n" * 200_000 + b"1,\x00,3\n", ["y"],
+                               f": line 200002, column 3: byte 0x00 (NUL) {NUL}"),
+    "UTF-16 without a BOM": ("a,b,y\n1,2,3\n".encode("utf-16-le"), ["y"], f": line 1, column 2: byte 0x00 (NUL) {NUL}"),
+    "an unclosed quote in a row": (b'a,b,y\n1,"2,3\n4,5,6\n', ["y"], f", line 2, column 3: {UNCLOSED}"),
+    "an unclosed quote in a label": (b'a,b,y\n1,2,"x\n4,5,z\n', ["y"], f", line 2, column 5: {UNCLOSED}"),
+    "an unclosed quote on the last line": (b'a,b,y\n1,2,x\n4,5,"z', ["y"], f", line 3, column 5: {UNCLOSED}"),
+    "an unclosed quote in the header": (b'a,"b,y\n1,2,3\n', ["y"], f", line 1, column 3: {ON_ITS_LINE}"),
+    "an unclosed quote in a headerless first row": (b'1,"2,3\n4,5,6\n', [0], f", line 1, column 3: {ON_ITS_LINE}"),
+    "text after a closing quote": (b'a,b,y\n1,2,3\n4,"5"x,6\n', ["y"], f", line 3, column 6: 'x' {AFTER}"),
+    "a label after a closing quote": (b'w,h,s\n1,2,"setosa" x\n3,4,virginica\n', ["s"],
+                                      f", line 2, column 13: ' ' {AFTER}"),
+    "a field too long": (b"a,b,y\n1,2," + b"x" * 200_000 + b"\n", ["y"], f", line 2, column 5: {LONG}"),
+    "a quoted field too long": (b'a,b,y\n1,2,3\n"' + b"x" * 200_000 + b'",5,6\n', ["y"],
+                                f", line 3, column 1: {LONG} (is its quote closed where it should be?)"),
+    "a header one field wider than the rows": (b"a,b,y,\n1,2,3\n4,5,6\n", ["y"], ", line 2: expected 4 fields, found 3"),
+    "a header field too long": (b"a,b," + b"y" * 200_000 + b"\n1,2,3\n", [0], f", line 1, column 5: {LONG}"),
+}
+
+
+@pytest.mark.parametrize("name", MALFORMED)
+def test_malformed_csv_files_give_one_error_with_file_line_and_column(tmp_path, name):
+    content, targets, message = MALFORMED[name]
+    path = write(tmp_path, "m.csv", content)
+    with pytest.raises(DataError) as info:
+        csv_file(path, target_columns=targets)
+    assert str(info.value) == path + message
+
+
+def test_malformed_csv_files_stop_minidl_run_without_a_traceback(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    for name, (content, targets, message) in MALFORMED.items():
+        path = write(tmp_path / "data", "m.csv", content)
+        exp = tmp_path / "e.toml"
+        exp.write_text(EXPERIMENT.read_text().replace(
+            'type = "synthetic_linear"\nn_samples = 1000\nn_features = 10\nnoise = 0.1',
+            f'type = "csv"\npath = "{path}"\ntarget_columns = {targets!r}'.replace("'", '"')))
+        before = corpus.checksums(tmp_path)
+        assert main(["run", str(exp), "--runs-dir", str(tmp_path / "runs"), "--quiet"]) == 1, name
+        assert capsys.readouterr().err == f"minidl: error: {path}{message}\n", name
+        assert corpus.checksums(tmp_path) == before, name

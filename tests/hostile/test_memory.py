@@ -69,6 +69,21 @@ def test_csv_files_are_priced_before_reading(tmp_path, monkeypatch):
     assert csv_file(str(path), target_columns=["y"]).n_examples == 20000
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_csv_rows_are_counted_with_every_kind_of_line_end(tmp_path, monkeypatch, end):
+    """When the bound from the file's size is too loose, the rows are counted: a lone "\r" ends a row too
+    (counting only "\n", a file with old Mac line ends was priced as one row, then read unpriced)."""
+    from plugins.datasets import csv_file
+
+    path = tmp_path / "d.csv"
+    path.write_bytes(("1,2,3" + end).encode() * 100_000)  # 100,000 x 3 float64: 2.4 MB
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "2MB")  # more than twice the file's size, not the numbers
+    with pytest.raises(MemoryLimitError, match=r"d.csv: 3 numeric column\(s\) \(100001, 3\) float64 needs"):
+        csv_file(str(path), target_columns=[-1])
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
+    assert csv_file(str(path), target_columns=[-1]).n_examples == 100_000
+
+
 def test_memory_errors_are_both_minidl_and_memory_errors():
     with pytest.raises(MemoryError):
         check_bytes(available_bytes() * 4, "a test")

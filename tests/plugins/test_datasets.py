@@ -1,4 +1,4 @@
-"""The multi-class data sources: digits (shipped with the package) and spirals."""
+"""The multi-class data sources: digits (shipped with the package) and spirals; csv column indices."""
 
 import fnmatch
 import sys
@@ -9,7 +9,7 @@ import pytest
 
 from framework import DataError, Dataset
 from framework.registry import registry
-from plugins.datasets import DIGITS_FILE, digits, spirals
+from plugins.datasets import DIGITS_FILE, csv_file, digits, spirals
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -162,3 +162,53 @@ def test_rows_of_is_a_blocked_transposed_copy(index, block):
     out = _rows_of(values, index, block=block)
     assert out.flags.c_contiguous and out.flags.owndata
     np.testing.assert_array_equal(out, values[:, index].T)
+
+
+# ----------------------------------------------------------------------------
+# csv: column indices mean the same with or without a header
+# ----------------------------------------------------------------------------
+ROWS = "1,2,3\n4,5,6\n7,8,9\n"
+
+
+@pytest.mark.parametrize("header", ["with", "auto", "false"])
+@pytest.mark.parametrize("target, features, x_rows, y_rows", [
+    ([-1], None, [[1, 4, 7], [2, 5, 8]], [[3, 6, 9]]),     # -1 is the last column, and not a feature
+    ([2], None, [[1, 4, 7], [2, 5, 8]], [[3, 6, 9]]),
+    ([-3], None, [[2, 5, 8], [3, 6, 9]], [[1, 4, 7]]),
+    ([0, -1], None, [[2, 5, 8]], [[1, 4, 7], [3, 6, 9]]),
+    ([-1], [-2, 0], [[2, 5, 8], [1, 4, 7]], [[3, 6, 9]]),
+])
+def test_csv_negative_column_indices_count_from_the_last_column(tmp_path, header, target, features, x_rows,
+                                                                 y_rows):
+    """Issue: without a header, -1 was not resolved before the features were chosen, so the target
+    stayed a feature too (X had 3 rows)."""
+    path = tmp_path / "n.csv"
+    path.write_text(("a,b,c\n" if header == "with" else "") + ROWS)
+    kwargs = {"header": False} if header == "false" else {}
+    data = csv_file(str(path), target_columns=target, feature_columns=features, **kwargs)
+    np.testing.assert_array_equal(data.X, x_rows)
+    np.testing.assert_array_equal(data.y, y_rows)
+    names = ["a", "b", "c"] if header == "with" else ["0", "1", "2"]
+    assert data.target_names == [names[t] for t in target]
+    assert data.feature_names == [names[f] for f in (features or [i for i in range(3) if i % 3 not in
+                                                                   [t % 3 for t in target]])]
+
+
+@pytest.mark.parametrize("header", ["with", "auto", "false"])
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(target_columns=[7]), "target column index 7 is out of range; the file has 3 columns"),
+    (dict(target_columns=[-4]), "target column index -4 is out of range; the file has 3 columns"),
+    (dict(target_columns=[0], feature_columns=[1, 3]), "feature column index 3 is out of range; the file has "
+                                                       "3 columns"),
+    (dict(target_columns=[5], classes=True), "target column index 5 is out of range; the file has 3 columns"),
+])
+def test_csv_column_index_out_of_range_is_the_same_error_with_or_without_a_header(tmp_path, header, kwargs,
+                                                                                   message):
+    """Issue: without a header, an index past the last column ended in an IndexError traceback."""
+    path = tmp_path / "n.csv"
+    path.write_text(("a,b,c\n" if header == "with" else "") + ROWS)
+    if header == "false":
+        kwargs = dict(kwargs, header=False)
+    with pytest.raises(DataError) as info:
+        csv_file(str(path), **kwargs)
+    assert str(info.value) == f"{path}: {message} (valid indices: 0 to 2, or -1 to -3 from the last)"
