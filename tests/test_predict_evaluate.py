@@ -183,3 +183,145 @@ def test_malformed_files_are_refused_by_predict_and_evaluate_as_by_the_csv_sourc
     for command in ("predict", "evaluate"):
         assert main([command, str(moons_run), str(path)]) == 1
         assert capsys.readouterr().err == f"minidl: error: {path}{message}\n"
+
+
+# ----------------------------------------------------------------------------
+# A few thousand rows: the numbers predict and evaluate read are those float() reads, whichever reader
+# ----------------------------------------------------------------------------
+ANIMALS = ["cat", "dog", "emu"]
+
+
+@pytest.fixture(scope="module")
+def animals(tmp_path_factory):
+    """A 3-class model whose class names are not its indices, saved with its loss and metric (untrained:
+    only the reading is under test)."""
+    from framework import build_model
+
+    model = build_model({"layers": [{"type": "linear", "out_features": 8}, {"type": "tanh"},
+                                    {"type": "linear", "out_features": 3}]}, in_features=2, seed=0)
+    path = tmp_path_factory.mktemp("animals") / "model.npz"
+    model.save(path, feature_names=["x1", "x2"], target_names=["label"], classes=ANIMALS,
+               loss={"type": "cross_entropy"}, metrics=["accuracy"])
+    return load_model(path)
+
+
+def cells(values, fmt):
+    """``values`` as CSV cells written with ``fmt``, and the numbers float() reads from them."""
+    text = [[format(v, fmt) for v in row] for row in values]
+    return text, np.array([[float(c) for c in row] for row in text])
+
+
+def some_labels(m, seed=0):
+    """Labels as class names and as class indices, some padded or written as floats, and their indices."""
+    forms = [("cat", 0), ("dog", 1), ("emu", 2), ("0", 0), ("1", 1), ("2", 2), (" dog ", 1), ("2.0", 2),
+             ("1e0", 1), ("-0", 0)]
+    picks = np.random.default_rng(seed).integers(0, len(forms), m)
+    picks[0] = 5  # "2": a first row of numbers only, so that a file without a header is read as one
+    return [forms[i][0] for i in picks], np.array([float(forms[i][1]) for i in picks])
+
+
+@pytest.mark.parametrize("fmt", [".6g", ".17g"])  # the fast path's numbers, and numbers it leaves to loadtxt
+@pytest.mark.parametrize("layout", ["header", "reordered", "headerless"])
+def test_a_few_thousand_rows_are_read_exactly(animals, tmp_path, capsys, fmt, layout):
+    from framework.inference import evaluate, predict, read_table
+    from framework.registry import registry
+    from framework.saving import class_probabilities
+
+    m = 3000
+    text, X = cells(np.random.default_rng(1).standard_normal((m, 2)) * [1.0, 3.0], fmt)
+    labels, y = some_labels(m)
+    if layout == "header":
+        header, rows = ["x1", "x2", "label"], [[a, b, lab] for (a, b), lab in zip(text, labels)]
+    elif layout == "reordered":
+        header, rows = ["label", "x2", "x1"], [[lab, b, a] for (a, b), lab in zip(text, labels)]
+    else:
+        header, rows = None, [[a, b, lab] for (a, b), lab in zip(text, labels)]
+    path = write_csv(tmp_path / "d.csv", header, rows)
+    table = read_table(path, animals)
+    assert table.y is None and table.X.dtype == np.float64
+    np.testing.assert_array_equal(table.X, X.T)
+    np.testing.assert_array_equal(predict(animals, table.X), animals.predict(X.T))
+    assert main(["predict", str(animals.info.path), str(path)]) == 0
+    out = rows_of(capsys.readouterr().out)
+    probs = np.array([[float(r[f"p_{c}"]) for c in ANIMALS] for r in out]).T
+    np.testing.assert_array_equal(probs, class_probabilities(animals, animals.predict(X.T)))
+    labelled = read_table(path, animals, need_targets=True)
+    np.testing.assert_array_equal(labelled.X, X.T)
+    np.testing.assert_array_equal(labelled.y, y.reshape(1, -1))
+    loss = registry.build("losses", "cross_entropy", {}, path="loss")
+    y_hat = animals.predict(X.T)
+    expected = {"loss": float(loss(y_hat, y.reshape(1, -1))),
+                "accuracy": float(registry.get("metrics", "accuracy")(y_hat, y.reshape(1, -1)))}
+    assert evaluate(animals, labelled) == expected
+
+
+def test_the_model_dtype_is_kept(animals, tmp_path):
+    from framework import build_model
+    from framework.inference import read_table
+
+    model = build_model({"layers": [{"type": "linear", "out_features": 3}]}, in_features=2, seed=0, dtype="float32")
+    model.save(tmp_path / "m32.npz", feature_names=["x1", "x2"], target_names=["label"], classes=ANIMALS)
+    model = load_model(tmp_path / "m32.npz")
+    text, X = cells(np.random.default_rng(2).standard_normal((2000, 2)), ".6g")
+    labels, y = some_labels(2000, seed=2)
+    path = write_csv(tmp_path / "d.csv", ["x2", "label", "x1"], [[b, lab, a] for (a, b), lab in zip(text, labels)])
+    table = read_table(path, model, need_targets=True)
+    assert table.X.dtype == table.y.dtype == np.float32
+    np.testing.assert_array_equal(table.X, X.T.astype(np.float32))
+    np.testing.assert_array_equal(table.y, y.reshape(1, -1).astype(np.float32))
+
+
+def test_several_regression_targets_are_matched_by_name_in_any_order(tmp_path, capsys):
+    from framework import build_model
+    from framework.inference import evaluate, read_table
+    from framework.registry import registry
+
+    model = build_model({"layers": [{"type": "linear", "out_features": 2}]}, in_features=3, seed=0)
+    model.save(tmp_path / "m.npz", feature_names=["a", "b", "c"], target_names=["u", "v"],
+               loss={"type": "mse"}, metrics=["r2"])
+    model = load_model(tmp_path / "m.npz")
+    text, values = cells(np.random.default_rng(3).standard_normal((2500, 5)), ".6g")
+    path = write_csv(tmp_path / "d.csv", ["v", "c", "a", "u", "b"], text)  # so values' columns are v c a u b
+    X, y = values[:, [2, 4, 1]].T, values[:, [3, 0]].T
+    table = read_table(path, model, need_targets=True)
+    np.testing.assert_array_equal(table.X, X)
+    np.testing.assert_array_equal(table.y, y)
+    y_hat = model.predict(X)
+    assert evaluate(model, table) == {"loss": float(registry.build("losses", "mse", {}, path="loss")(y_hat, y)),
+                                      "r2": float(registry.get("metrics", "r2")(y_hat, y))}
+    assert main(["predict", str(tmp_path / "m.npz"), str(path)]) == 0
+    out = rows_of(capsys.readouterr().out)
+    assert [float(r["u"]) for r in out] == y_hat[0].tolist() and [float(r["v"]) for r in out] == y_hat[1].tolist()
+    np.testing.assert_array_equal(read_table(path, model).X, X)  # the targets are not needed to predict
+
+
+@pytest.mark.parametrize("bad, shown", [("cow", "'cow'"), ("3", "'3'"), ("-1", "'-1'"), ("1.5", "'1.5'"),
+                                        ("nan", "'nan'"), ("", "''"), ("Dog", "'Dog'")])
+def test_a_bad_label_among_thousands_is_reported_with_its_line(animals, tmp_path, capsys, bad, shown):
+    text, _ = cells(np.random.default_rng(4).standard_normal((3000, 2)), ".6g")
+    labels, _ = some_labels(3000, seed=4)
+    labels[1700], labels[2500] = bad, "ostrich"  # the first bad label is the one reported
+    path = write_csv(tmp_path / "d.csv", ["x1", "x2", "label"], [[a, b, lab] for (a, b), lab in zip(text, labels)])
+    assert main(["evaluate", str(animals.info.path), str(path)]) == 1
+    assert capsys.readouterr().err == (f"minidl: error: {path}, line 1702, column 'label': {shown} is not one of "
+                                       f"the model's classes (cat, dog, emu) nor a class index 0..2\n")
+    assert main(["predict", str(animals.info.path), str(path)]) == 0  # predict does not read the labels
+
+
+@pytest.mark.parametrize("header", [True, False])
+@pytest.mark.parametrize("cell, what", [("abc", "cannot read 'abc' as a number"),
+                                        ("1,5", "cannot read '1,5' as a number"),
+                                        ("0x10", "cannot read '0x10' as a number")])
+def test_a_bad_number_among_thousands_is_reported_with_its_line_and_column(animals, tmp_path, capsys,
+                                                                          header, cell, what):
+    text, _ = cells(np.random.default_rng(5).standard_normal((3000, 2)), ".6g")
+    text[2200][1] = cell
+    path = write_csv(tmp_path / "d.csv", ["x1", "x2"] if header else None, text)
+    line, column = (2202, "x2") if header else (2201, "1")
+    for command in ("predict", "evaluate"):
+        if command == "evaluate":
+            rows = [row + ["2"] for row in text]
+            path = write_csv(tmp_path / "d.csv", ["x1", "x2", "label"] if header else None, rows)
+        assert main([command, str(animals.info.path), str(path)]) == 1
+        assert capsys.readouterr().err == f"minidl: error: {path}, line {line}, column '{column}': {what}\n"
+
