@@ -119,3 +119,34 @@ def test_a_saved_model_declaring_a_huge_layer_is_refused_before_allocating(tmp_p
     assert "huge.npz: cannot rebuild model[0] (linear) from the file" in str(info.value)
     assert ("Linear: a parameter of shape (1000000000000, 3) float64 needs 21.8 TiB (24,000,000,000,000 bytes)"
             in str(info.value)) and "refused before allocating" in str(info.value)
+
+
+def test_one_long_class_label_does_not_make_every_label_as_long(tmp_path, monkeypatch):
+    """A column of labels becomes one numpy array of strings, each as wide as the longest: one label of
+    100,000 characters among 2,000 made it 800 MB, for a file of 130 kB."""
+    from plugins.datasets import csv_file
+
+    path = tmp_path / "d.csv"
+    path.write_text("x1,x2,label\n" + "0,0,cat\n" * 2000 + "0,0," + "z" * 100_000 + "\n")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "50MB")
+    with pytest.raises(MemoryLimitError) as info:
+        csv_file(str(path), target_columns=["label"])
+    assert str(info.value) == (f"{path}: column 'label' as text (2,001 labels of up to 100,000 characters) needs "
+                               f"763.3 MiB (800,400,000 bytes), more than the 47.7 MiB allowed "
+                               f"(MINIDL_MAX_MEMORY=50MB); refused before allocating")
+    path.write_text("x1,x2,label\n" + "0,0,cat\n" * 2000 + "0,0," + "z" * 1000 + "\n")  # 8 MB of labels
+    assert csv_file(str(path), target_columns=["label"]).classes == ["cat", "z" * 1000]
+
+
+def test_class_labels_are_priced_per_row_before_they_are_read(tmp_path, monkeypatch):
+    """A Python string per row (57 bytes before its characters) for a column of labels: 11 MB of
+    strings for this 1.2 MB file, 4 times its numbers."""
+    from plugins.datasets import csv_file
+
+    path = tmp_path / "d.csv"
+    path.write_text("x1,x2,label\n" + "0,0,a\n" * 200_000)
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "8MB")
+    with pytest.raises(MemoryLimitError, match=r"d.csv: column 'label' as text \(200,001 rows\) needs 10.9 MiB "):
+        csv_file(str(path), target_columns=["label"])
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "30MB")
+    assert csv_file(str(path), target_columns=["label"]).n_examples == 200_000
