@@ -250,7 +250,7 @@ def csv_rows(text: str, source: Any, delimiter: str = ",", skip: int = 0):
     start = 1
     try:
         for row in reader:
-            if start > skip and row and any(c.strip() for c in row):
+            if start > skip and row and (row[0].strip() or any(c.strip() for c in row)):  # most rows: no generator
                 yield start, row
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -371,6 +371,7 @@ class CsvText:
         self._head = no_nul(lone_cr_as_lf(head), self.path)
         self._raw_bytes: bytes | None = self._head if self._whole else None
         self._text: str | None = None
+        self._agree: bool | None = None  # every row as wide as the first: known after a pass over them
         first, first_line = self._row_after(0)
         if first is None:
             raise DataError(f"{self.path}: the file is empty")
@@ -531,9 +532,12 @@ class CsvText:
         except MemoryLimitError:
             self.rows = self._count_rows()
             check_bytes(self.rows * per_row, f"{what} ({self.rows:,} rows)")
-        if not self._widths_agree():
-            self._scan([])
-        cells = [row[column].strip() for _, row in self._rows()]
+        cells = []
+        for _, row in self._rows():  # one pass: the widths checked as the cells are taken
+            if len(row) != self.width:
+                self._scan([])  # raises, naming this row's line
+            cells.append(row[column].strip())
+        self._agree = True
         longest = max(1, max(map(len, cells), default=1))
         check_bytes(np.dtype(f"U{longest}").itemsize * len(cells),
                     f"{what} ({len(cells):,} labels of up to {longest:,} characters)")
@@ -548,7 +552,9 @@ class CsvText:
 
     # ------------------------------------------------------------------
     def _widths_agree(self) -> bool:
-        return all(len(row) == self.width for _, row in self._rows())
+        if self._agree is None:
+            self._agree = all(len(row) == self.width for _, row in self._rows())
+        return self._agree
 
     def _rows(self):
         return csv_rows(self.text, self.path, self.delimiter, self.skiprows)

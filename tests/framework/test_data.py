@@ -88,6 +88,24 @@ def test_csv_errors_name_file_line_and_column(tmp_path):
         csv_file(write(tmp_path, "a,b\n", "empty.csv"), target_columns=["b"])
 
 
+def test_class_labels_and_the_numbers_beside_them_take_one_pass_over_the_rows(tmp_path, monkeypatch):
+    """The labels' pass checks every row's width, so numbers() need not make its own (it made two more:
+    one for the widths, one for the labels, on top of numpy.loadtxt's read of the numbers)."""
+    import framework.data
+    from framework.data import CsvText
+
+    passes = []
+    real = framework.data.csv_rows
+    monkeypatch.setattr(framework.data, "csv_rows", lambda *a, **k: passes.append(1) or real(*a, **k))
+    path = write(tmp_path, "a,b,label\n" + "1.5,2,cat\n2.5,3,dog\n" * 50, "l.csv")
+    table = CsvText(path)
+    assert table.strings(2)[:3].tolist() == ["cat", "dog", "cat"] and table.numbers([0, 1]).shape == (100, 2)
+    assert len(passes) == 1
+    table = CsvText(write(tmp_path, "a,b,label\n1.5,2,cat\n2.5,3\n", "short.csv"))
+    with pytest.raises(DataError, match=r"short.csv, line 3: expected 3 fields, found 2"):
+        table.strings(2)
+
+
 def test_npz_rows_are_transposed(tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, X=np.arange(6.0).reshape(3, 2), y=np.arange(3.0))
