@@ -231,12 +231,6 @@ def csv_text(data: bytes, source: Any) -> str:
     return text
 
 
-def read_csv_text(path: str | os.PathLike) -> str:
-    """The text of a CSV file, checked as :class:`CsvText` checks it (for readers of small files)."""
-    path = Path(path)
-    return csv_text(no_nul(lone_cr_as_lf(path.read_bytes()), path), path)
-
-
 def csv_rows(text: str, source: Any, delimiter: str = ",", skip: int = 0):
     """``(line, row)`` for each row of ``text`` (see :func:`csv_text`) with a non-blank cell, after its
     first ``skip`` lines; ``line`` is where the row begins (a quoted cell may hold line breaks).

@@ -8,6 +8,12 @@ them), a file without a header by position; a missing, unknown or
 non-numeric column is an error naming the file, the line and the column,
 and what the model expects. Class labels in a target column may be the
 class names or their indices.
+
+A CSV file is read as the ``csv`` data source reads training data
+(:class:`framework.data.CsvText`): priced before it is read (a file too
+large is a :class:`~framework.errors.MemoryLimitError`, not an exhausted
+machine), its header decided the same way, its numbers read in bulk, and
+any problem reported in the same words.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.data import csv_rows, read_csv_text
+from framework.data import CsvText, excerpt
 from framework.errors import DataError, ModelFileError
 from framework.layer import Layer
 
@@ -49,14 +55,6 @@ def _expected(model: Layer) -> tuple[list[str] | None, list[str], int]:
     return info.feature_names, targets, n
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
 def read_table(path: str | os.PathLike, model: Layer, *, need_targets: bool = False) -> Table:
     """Read new data for ``model`` (a CSV or an .npz), checked against what it was trained on."""
     path = Path(path)
@@ -74,63 +72,68 @@ def read_table(path: str | os.PathLike, model: Layer, *, need_targets: bool = Fa
 def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
     features, targets, n = _expected(model)
     classes = model.info.classes
-    rows = list(csv_rows(read_csv_text(path), path))  # as the csv data source reads it: strictly, with lines
-    if not rows:
-        raise DataError(f"{path}: the file is empty")
-    first = [c.strip() for c in rows[0][1]]
-    header = None if all(_is_number(c) for c in first) else first
-    if header is not None:
-        rows = rows[1:]
-        columns = _columns_by_name(path, header, features, targets, n, need_targets)
+    table = CsvText(path)  # priced before it is read; the header decided as the csv data source decides it
+    if table.has_header:
+        columns = _columns_by_name(path, table.names, features, targets, n, need_targets)
     else:
-        columns = _columns_by_position(path, len(first), features, targets, n, need_targets)
-    if not rows:
-        raise DataError(f"{path}: no data rows")
-    width = len(header) if header is not None else len(first)
-    names = header or [str(i) for i in range(width)]
-    X = np.empty((len(columns["features"]), len(rows)))
-    y = np.empty((len(columns["targets"]), len(rows))) if columns["targets"] else None
-    for j, (line, row) in enumerate(rows):
-        if len(row) != width:
-            raise DataError(f"{path}, line {line}: expected {width} fields, found {len(row)}")
-        for i, c in enumerate(columns["features"]):
-            X[i, j] = _number(path, line, names[c], row[c])
-        for i, c in enumerate(columns["targets"]):
-            y[i, j] = _label(path, line, names[c], row[c], classes) if classes else _number(path, line, names[c], row[c])
+        columns = _columns_by_position(path, table.width, features, targets, n, need_targets)
+    labels = columns["targets"] if classes else []
+    text = [table.strings(c) for c in labels]  # first: their pass over the rows checks the widths for numbers()
+    # In the file's order: when they are all its columns, numbers() reads them without copying them out.
+    numeric = sorted(set(columns["features"] + columns["targets"]) - set(labels))
+    values = table.numbers(numeric)
+    at = {c: i for i, c in enumerate(numeric)}
+    X = _rows(values, [at[c] for c in columns["features"]])
+    y = None
+    if labels:
+        y = np.stack([_class_indices(table, c, t, classes) for c, t in zip(labels, text)])
+    elif columns["targets"]:
+        y = _rows(values, [at[c] for c in columns["targets"]])
     return Table(X, y, str(path))
 
 
-def _number(path: Path, line: int, column: str, cell: str) -> float:
-    try:
-        value = float(cell)
-    except ValueError:
-        raise DataError(f"{path}, line {line}, column {column!r}: cannot read {cell.strip()[:40]!r} as a number") from None
-    if not math.isfinite(value):
-        raise DataError(f"{path}, line {line}, column {column!r}: {cell.strip()!r} is not a finite number")
-    return value
+def _rows(values: np.ndarray, index: list[int]) -> np.ndarray:
+    """values[:, index] as rows, (len(index), m), C-ordered (the examples as columns)."""
+    return np.ascontiguousarray(values.T[index])
 
 
-def _label(path: Path, line: int, column: str, cell: str, classes: list[str]) -> float:
-    cell = cell.strip()
-    if cell in classes:
-        return float(classes.index(cell))
+def _class_indices(table: CsvText, column: int, labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """``labels``, the text of ``column``, as class indices (m,): a class's name, or its index as a number.
+
+    Each distinct label is looked up once; the first row with a label that is
+    neither is an error naming its line.
+    """
+    distinct, inverse = np.unique(labels, return_inverse=True)
+    names: dict[str, float] = {}
+    for i, name in enumerate(classes):
+        names.setdefault(name, float(i))
+    index = np.array([_class_index(label, names, len(classes)) for label in distinct.tolist()], dtype=np.float64)
+    y = index[inverse.ravel()]
+    bad = np.isnan(y)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise DataError(f"{table.path}, line {table.line_of_row(row)}, column {table.names[column]!r}: "
+                        f"{excerpt(str(labels[row]))} is not one of the model's classes ({', '.join(classes)}) "
+                        f"nor a class index 0..{len(classes) - 1}")
+    return y
+
+
+def _class_index(label: str, names: dict[str, float], n: int) -> float:
+    """The class index of one label, or NaN: a class's name first, then an integer 0..n-1 as a number."""
+    if label in names:
+        return names[label]
     try:
-        value = float(cell)
+        value = float(label)
     except ValueError:
-        value = math.nan
-    if value.is_integer() and 0 <= value < len(classes):
-        return value
-    raise DataError(f"{path}, line {line}, column {column!r}: {cell[:40]!r} is not one of the model's classes "
-                    f"({', '.join(classes)}) nor a class index 0..{len(classes) - 1}")
+        return math.nan
+    return value if value.is_integer() and 0 <= value < n else math.nan
 
 
 def _columns_by_name(path: Path, header: list[str], features, targets, n, need_targets) -> dict[str, list[int]]:
+    """The file's column of each feature and target, by name (``header``'s names are unique: CsvText checks)."""
     if features is None:
         # The model does not know its features' names: the first n columns, then the targets.
         return _columns_by_position(path, len(header), None, targets, n, need_targets)
-    duplicated = sorted({h for h in header if header.count(h) > 1})
-    if duplicated:
-        raise DataError(f"{path}: the header names {', '.join(duplicated)} more than once")
     missing = [f for f in features if f not in header]
     if missing:
         raise DataError(f"{path}: no column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}: "

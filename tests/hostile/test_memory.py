@@ -150,3 +150,49 @@ def test_class_labels_are_priced_per_row_before_they_are_read(tmp_path, monkeypa
         csv_file(str(path), target_columns=["label"])
     monkeypatch.setenv("MINIDL_MAX_MEMORY", "30MB")
     assert csv_file(str(path), target_columns=["label"]).n_examples == 200_000
+
+
+def a_saved_classifier(tmp_path):
+    from framework import build_model
+
+    model = build_model({"layers": [{"type": "linear", "out_features": 3}]}, in_features=2, seed=0)
+    return model.save(tmp_path / "m.npz", feature_names=["x1", "x2"], target_names=["label"],
+                      classes=["cat", "dog", "emu"], loss={"type": "cross_entropy"}, metrics=["accuracy"])
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_predict_and_evaluate_price_a_csv_file_before_reading_it(tmp_path, monkeypatch, capsys, command):
+    """minidl predict read a shared file whole, then made a Python list of its rows and cells, unpriced."""
+    model = a_saved_classifier(tmp_path)
+    path = tmp_path / "d.csv"
+    np.savetxt(path, np.ones((20000, 3)), delimiter=",", header="x1,x2,label", comments="", fmt="%d")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "200KB")
+    assert main([command, str(model), str(path)]) == 1
+    assert capsys.readouterr().err == (f"minidl: error: {path}: reading a 120,012-byte CSV file needs 234.4 KiB "
+                                       f"(240,024 bytes), more than the 195.3 KiB allowed (MINIDL_MAX_MEMORY=200KB); "
+                                       f"refused before allocating\n")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "10MB")
+    assert main([command, str(model), str(path)]) == 0
+
+
+def test_predict_prices_the_numbers_it_reads(tmp_path, monkeypatch, capsys):
+    model = a_saved_classifier(tmp_path)
+    path = tmp_path / "d.csv"
+    path.write_bytes(b"1,2\n" * 100_000)  # 400 kB of text, 1.6 MB of float64
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "1MB")
+    assert main(["predict", str(model), str(path)]) == 1
+    assert capsys.readouterr().err.startswith(f"minidl: error: {path}: 2 numeric column(s) (100001, 2) float64 "
+                                              f"needs 1.5 MiB (1,600,016 bytes), more than the ")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "4MB")
+    assert main(["predict", str(model), str(path)]) == 0
+
+
+def test_evaluate_prices_the_class_labels_it_reads(tmp_path, monkeypatch, capsys):
+    model = a_saved_classifier(tmp_path)
+    path = tmp_path / "d.csv"
+    path.write_text("x1,x2,label\n" + "0,0,cat\n" * 2000 + "0,0," + "z" * 100_000 + "\n")
+    monkeypatch.setenv("MINIDL_MAX_MEMORY", "50MB")
+    assert main(["evaluate", str(model), str(path)]) == 1
+    assert capsys.readouterr().err == (f"minidl: error: {path}: column 'label' as text (2,001 labels of up to "
+                                       f"100,000 characters) needs 763.3 MiB (800,400,000 bytes), more than the "
+                                       f"47.7 MiB allowed (MINIDL_MAX_MEMORY=50MB); refused before allocating\n")
