@@ -56,3 +56,11 @@ def test_the_csv_benchmark_runs_and_says_which_path_read_the_file(capsys):
     assert "fast path (framework.numeric_csv): used" in out and "speed-up previous / current:" in out
     bench_csv.main(["--rows", "300", "--columns", "4", "--repeats", "1", "--fmt", "%.18e"])
     assert "declined, numpy.loadtxt read it" in capsys.readouterr().out
+
+
+def test_the_predict_csv_benchmark_runs_and_both_readers_agree(capsys):
+    import bench_predict_csv
+
+    bench_predict_csv.main(["--rows", "300", "--features", "4", "--repeats", "1"])  # asserts the readers agree
+    out = capsys.readouterr().out
+    assert out.startswith("CSV file: 300 rows x 5 columns") and out.count("speed-up") == 3
