@@ -8,7 +8,7 @@ from it (``out_features = 0`` is rejected with its config path).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
@@ -20,6 +20,9 @@ MAX_INT = 2**63 - 1
 
 PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
+#: A data file's column: a name, or an index (negative from the last). Strict, so that
+#: ``true`` in an experiment file is refused rather than read as column 1.
+Column = Union[Annotated[str, Field(strict=True)], Annotated[int, Field(strict=True)]]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -44,7 +45,7 @@ from framework.errors import DataError, InvalidValueError
 from framework.memory import check_bytes
 from framework.npz import read_npz
 from framework.hookspecs import hookimpl
-from framework.types import NonNegativeFloat, PositiveInt, UnitInterval
+from framework.types import Column, NonNegativeFloat, PositiveInt, UnitInterval
 
 
 def _price(source: str, rows: int, n_samples: int) -> None:
@@ -206,7 +207,11 @@ def _resolve_columns(requested: list, header: list[str] | None, width: int, path
     """
     indices = []
     for col in requested:
-        if isinstance(col, int):
+        if isinstance(col, (bool, np.bool_)) or not isinstance(col, (str, numbers.Integral)):
+            raise DataError(f"{path}: a {what} column is a name (text) or an index (an integer); "
+                            f"received {col!r} of type {type(col).__name__}")
+        if isinstance(col, numbers.Integral):
+            col = int(col)
             if not -width <= col < width:
                 raise DataError(f"{path}: {what} column index {col} is out of range; the file has {width} columns "
                                 f"(valid indices: 0 to {width - 1}, or -1 to -{width} from the last)")
@@ -222,6 +227,11 @@ def _resolve_columns(requested: list, header: list[str] | None, width: int, path
             raise DataError(f"{path}: no column named {col!r}.{hint} Columns: {shown}")
         else:
             indices.append(header.index(col))
+    twice = sorted({i for i in indices if indices.count(i) > 1})
+    if twice:
+        names = ", ".join(repr(header[i]) if header else str(i) for i in twice)
+        raise DataError(f"{path}: the {what} columns {list(requested)} name column {names} more than once "
+                        f"(an index and a name, or a negative and a positive index, can be the same column)")
     return indices
 
 
@@ -242,7 +252,7 @@ def _rows_of(values: np.ndarray, index: list[int], block: int = 2048) -> np.ndar
     return out
 
 
-def csv_file(path: str, target_columns: list[str | int], feature_columns: list[str | int] | None = None,
+def csv_file(path: str, target_columns: list[Column], feature_columns: list[Column] | None = None,
              header: bool | Literal["auto"] = "auto", delimiter: str = ",",
              classes: bool | list[str] | Literal["auto"] = "auto") -> Dataset:
     p = _existing_file(path, "csv")

@@ -212,3 +212,28 @@ def test_csv_column_index_out_of_range_is_the_same_error_with_or_without_a_heade
     with pytest.raises(DataError) as info:
         csv_file(str(path), **kwargs)
     assert str(info.value) == f"{path}: {message} (valid indices: 0 to 2, or -1 to -3 from the last)"
+
+
+def test_csv_columns_are_names_or_integer_indices_each_named_once(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,y\n1,2,3\n4,5,6\n")
+    # numpy integers are indices like Python ints (they come from arrays of column numbers)
+    np.testing.assert_array_equal(csv_file(str(path), target_columns=[np.int64(2)]).y, [[3.0, 6.0]])
+    for bad in (True, 1.5, None):
+        with pytest.raises(DataError, match=rf"a target column is a name \(text\) or an index \(an integer\); "
+                                            rf"received {bad!r} of type {type(bad).__name__}"):
+            csv_file(str(path), target_columns=[bad])
+    with pytest.raises(DataError, match=r"the target columns \['y', -1\] name column 'y' more than once"):
+        csv_file(str(path), target_columns=["y", -1])
+    with pytest.raises(DataError, match=r"the feature columns \['a', 0\] name column 'a' more than once"):
+        csv_file(str(path), target_columns=["y"], feature_columns=["a", 0])
+
+
+def test_an_experiment_file_cannot_name_a_csv_column_with_true(tmp_path):
+    # pydantic's lax mode read `true` as the integer 1, silently choosing column 1.
+    from framework import ConfigError
+
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,3\n4,5,6\n")
+    with pytest.raises(ConfigError, match=r"data.target_columns\[0\].int: Input should be a valid integer. "
+                                          r"Received: True"):
+        registry.build("datasets", "csv", {"path": str(tmp_path / "d.csv"), "target_columns": [True]}, path="data")
