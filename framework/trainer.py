@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import math
 import signal
 import threading
@@ -336,6 +338,10 @@ class Trainer:
         # The loss checks the target values (class indices in range ...) once, on all of y, at the
         # first step; then no batch pays for it (Loss.check_targets).
         self._targets, self._targets_checked = y, False
+        # A loss overriding forward() with the older signature still works: it checks every batch.
+        forward = self.loss.forward
+        self._loss_forward = (functools.partial(forward, targets_checked=True)
+                              if "targets_checked" in inspect.signature(forward).parameters else forward)
         monitored = [cb.monitor for cb in self.callbacks if isinstance(getattr(cb, "monitor", None), str)]
         display = self.display = ProgressDisplay(self.progress, total=target, initial=self.epoch,
                                                  keys=[*monitored, *self.display_keys])
@@ -425,6 +431,7 @@ class Trainer:
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
         targets_checked = self._targets_checked
+        loss_forward = self._loss_forward
         for b in range(self.batch, n_batches):
             Xb, yb, n = batches[b]
             for cb in batch_begin:
@@ -434,7 +441,7 @@ class Trainer:
                 loss_fn.check_inputs(y_hat, yb)  # shapes first, as forward would
                 loss_fn.check_targets(self._targets, y_hat.shape[0])
                 targets_checked = self._targets_checked = True
-            value = loss_fn.forward(y_hat, yb, targets_checked=True)
+            value = loss_forward(y_hat, yb)
             if not math.isfinite(value):
                 raise TrainingError(
                     f"the loss became {value} at epoch {self.epoch + 1}, batch {b + 1} of {n_batches}; "

@@ -224,3 +224,19 @@ def test_the_trainer_checks_every_target_once_before_the_first_step():
                                         r"Received: 3"):
         trainer.fit(X, y)
     np.testing.assert_array_equal(model[0].W.data, W0)
+
+
+def test_a_loss_overriding_forward_with_the_older_signature_still_trains():
+    # Written before Loss.forward took targets_checked: the Trainer must not pass it one.
+    class OldStyle(CrossEntropyLoss):
+        calls = 0
+
+        def forward(self, y_hat, y):
+            OldStyle.calls += 1
+            return super().forward(y_hat, y)
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((2, 16)), rng.integers(0, 3, (1, 16)).astype(float)
+    model = Sequential([Linear(2, 3, seed=0)])
+    Trainer(model, OldStyle(), SGD(model.parameters(), lr=0.1), epochs=2, batch_size=8, progress=False).fit(X, y)
+    assert OldStyle.calls == 4
