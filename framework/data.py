@@ -472,6 +472,10 @@ class CsvText:
         if values.shape[0] == 0 or values.shape[1] != len(columns) or (not every and not self._widths_agree()) \
                 or not np.isfinite(values).all():  # rows narrower than the header: loadtxt reads them all the same
             return self._scan(columns, hint)
+        if self._quotes_unbalanced():
+            # loadtxt reads a quote left open in the file's last cell to the end of the file; the
+            # strict reader names the line and column where it opens.
+            return self._scan(columns, hint)
         return values
 
     def _parsed(self, columns: list[int], every: bool) -> np.ndarray | None:
@@ -501,6 +505,16 @@ class CsvText:
         if values is None or every:
             return values
         return values[:, columns]
+
+    def _quotes_unbalanced(self) -> bool:
+        """An odd number of quote characters in the file (read in chunks when not in memory)."""
+        if self._raw_bytes is not None:
+            return self._raw_bytes.count(b'"') % 2 == 1
+        quotes = 0
+        with open(self.path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                quotes += chunk.count(b'"')
+        return quotes % 2 == 1
 
     def _count_rows(self) -> int:
         lines = 0

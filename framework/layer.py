@@ -38,7 +38,7 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from framework.checks import ValidatedArguments
-from framework.errors import (BackwardError, DTypeError, InvalidTypeError, LayerInitError, ShapeError,
+from framework.errors import (BackwardError, DataError, DTypeError, InvalidTypeError, LayerInitError, ShapeError,
                               StateError)
 from framework.parameter import Parameter
 
@@ -535,7 +535,19 @@ class Layer(ValidatedArguments):
         return dX if input_grad else None
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        """Inference: ``forward(X, training=False)``; nothing is cached."""
+        """Inference: ``forward(X, training=False)``; nothing is cached.
+
+        X must be finite: a NaN or inf (a missing value read as NaN) is a
+        :class:`~framework.errors.DataError` naming the first one, not NaN
+        predictions.
+        """
+        if isinstance(X, np.ndarray) and X.dtype.kind == "f" and not np.isfinite(X).all():
+            bad = np.argwhere(~np.isfinite(X))
+            first = tuple(int(i) for i in bad[0])
+            where = f"X[{first[0]}, {first[1]}] (feature {first[0]} of example {first[1]})" if X.ndim == 2 \
+                else f"X{list(first)}"
+            raise DataError(f"{type(self).__name__}.predict: X holds {len(bad)} NaN or infinite value(s), first "
+                            f"{where}: {X[first]}. Fill or drop those examples before predicting.")
         return self.forward(X, training=False)
 
     def release(self) -> None:

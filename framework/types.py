@@ -22,6 +22,8 @@ PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT, strict=True)]
 NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT, strict=True)]
 #: A data file's column: a name, or an index (negative from the last). Strict, so that
 #: ``true`` in an experiment file is refused rather than read as column 1.
+#: ``true`` or ``false`` only: pydantic's lax mode would read "yes" or 1 as true.
+StrictBool = Annotated[bool, Field(strict=True)]
 Column = Union[Annotated[str, Field(strict=True)], Annotated[int, Field(strict=True)]]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegativeFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]

@@ -45,7 +45,7 @@ from framework.errors import DataError, InvalidValueError
 from framework.memory import check_bytes
 from framework.npz import read_npz
 from framework.hookspecs import hookimpl
-from framework.types import Column, NonNegativeFloat, PositiveInt, UnitInterval
+from framework.types import Column, NonNegativeFloat, PositiveInt, StrictBool, UnitInterval
 
 
 def _price(source: str, rows: int, n_samples: int) -> None:
@@ -199,7 +199,8 @@ def _existing_file(path: str, kind: str) -> Path:
     return p
 
 
-def _resolve_columns(requested: list, header: list[str] | None, width: int, path: Path, what: str) -> list[int]:
+def _resolve_columns(requested: list, header: list[str] | None, width: int, path: Path, what: str,
+                     header_set: bool = False) -> list[int]:
     """Column names and indices -> indices 0..width-1; ``header`` is None when the file has none.
 
     An index counts from 0, or from the last column when negative (-1 is the
@@ -217,8 +218,10 @@ def _resolve_columns(requested: list, header: list[str] | None, width: int, path
                                 f"(valid indices: 0 to {width - 1}, or -1 to -{width} from the last)")
             indices.append(col % width)
         elif header is None:
-            raise DataError(f"{path}: {what} column {col!r} is a name, but the file has no header row (its first "
-                            f"row is numbers, read as data); use a column index, or header = true")
+            why = ("header = false was set, so its first row is read as data" if header_set else
+                   "its first row is numbers, read as data")
+            raise DataError(f"{path}: {what} column {col!r} is a name, but the file has no header row ({why}); "
+                            f"use a column index, or header = true")
         elif col not in header:
             close = difflib.get_close_matches(col, header, n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
@@ -253,19 +256,26 @@ def _rows_of(values: np.ndarray, index: list[int], block: int = 2048) -> np.ndar
 
 
 def csv_file(path: str, target_columns: list[Column], feature_columns: list[Column] | None = None,
-             header: bool | Literal["auto"] = "auto", delimiter: str = ",",
-             classes: bool | list[str] | Literal["auto"] = "auto") -> Dataset:
+             header: StrictBool | Literal["auto"] = "auto", delimiter: str = ",",
+             classes: StrictBool | list[str] | Literal["auto"] = "auto") -> Dataset:
     p = _existing_file(path, "csv")
     if not target_columns:
         raise DataError(f"{p}: target_columns is empty; name at least one column to predict")
     table = CsvText(p, header=header, delimiter=delimiter)
     names = table.names
     header_names = names if table.has_header else None
-    targets = _resolve_columns(list(target_columns), header_names, table.width, p, "target")
+    header_set = header is False  # the user said so; "auto" decided from the first row
+    targets = _resolve_columns(list(target_columns), header_names, table.width, p, "target", header_set)
     if feature_columns is None:
         features = [i for i in range(table.width) if i not in targets]
     else:
-        features = _resolve_columns(list(feature_columns), header_names, table.width, p, "feature")
+        features = _resolve_columns(list(feature_columns), header_names, table.width, p, "feature", header_set)
+        both = [i for i in features if i in targets]
+        if both:
+            shown = ", ".join(repr(names[i]) if table.has_header else str(i) for i in both)
+            raise DataError(f"{p}: column {shown} is both a feature and a target: the model would be given "
+                            f"the answer as an input. Leave it out of feature_columns (or omit feature_columns: "
+                            f"every column that is not a target is a feature)")
     if not features:
         raise DataError(f"{p}: no feature columns left after taking the targets {target_columns}")
     if classes == "auto":
@@ -293,7 +303,7 @@ def csv_file(path: str, target_columns: list[Column], feature_columns: list[Colu
 
 def npz_file(path: str, x_key: str = "X", y_key: str = "y",
              layout: Literal["rows", "columns"] = "rows",
-             classes: bool | list[str] | Literal["auto"] = "auto") -> Dataset:
+             classes: StrictBool | list[str] | Literal["auto"] = "auto") -> Dataset:
     p = _existing_file(path, "npz")
     arrays = read_npz(p, [x_key, y_key], error=DataError)
     X, y = arrays[x_key], arrays[y_key]

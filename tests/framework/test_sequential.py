@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from framework import Layer, Sequential
-from framework.errors import InvalidValueError
+from framework.errors import DataError, InvalidValueError
 from plugins.activations import ReLU, Sigmoid, Tanh
 from plugins.layers import Linear
 
@@ -141,3 +141,13 @@ def test_without_input_grad_the_backward_stops_at_the_first_layer_with_parameter
     assert not model[0].has_cache  # its forward's values were released all the same
     for p, g in zip(model.parameters(), full):
         np.testing.assert_array_equal(p.grad, g)
+
+
+def test_predict_refuses_nan_and_inf_inputs_naming_the_first(rng):
+    model = Sequential([Linear(2, 1, seed=0)])
+    X = rng.standard_normal((2, 5))
+    X[1, 3], X[0, 4] = np.nan, np.inf
+    with pytest.raises(DataError, match=r"Sequential.predict: X holds 2 NaN or infinite value\(s\), first "
+                                        r"X\[0, 4\] \(feature 0 of example 4\): inf. Fill or drop"):
+        model.predict(X)
+    np.testing.assert_allclose(model.predict(X[:, :3]), model[0].W.data @ X[:, :3] + model[0].b.data)

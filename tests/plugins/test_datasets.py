@@ -237,3 +237,43 @@ def test_an_experiment_file_cannot_name_a_csv_column_with_true(tmp_path):
     with pytest.raises(ConfigError, match=r"data.target_columns\[0\].int: Input should be a valid integer. "
                                           r"Received: True"):
         registry.build("datasets", "csv", {"path": str(tmp_path / "d.csv"), "target_columns": [True]}, path="data")
+
+
+@pytest.mark.parametrize("last", ['1,2,3,"4\n', '1,2,3,"4', '1,"2,3,4\n'])
+def test_a_quote_left_open_in_the_last_row_is_an_error_not_a_shorter_file(tmp_path, last):
+    # numpy.loadtxt read such a file as one row shorter, silently.
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,c,price\n1,2,3,4\n" + last)
+    with pytest.raises(DataError, match=r"line 3, column \d+: the quote opening this field is never closed"):
+        csv_file(str(path), target_columns=["price"])
+
+
+def test_a_column_cannot_be_both_a_feature_and_the_target(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,price\n1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"column 'price' is both a feature and a target: the model would be given "
+                                        r"the answer as an input"):
+        csv_file(str(path), target_columns=["price"], feature_columns=["a", "price"])
+    with pytest.raises(DataError, match=r"column 2 is both a feature and a target"):
+        csv_file(str(path), target_columns=[-1], feature_columns=[0, 2], header=False)
+
+
+def test_a_name_in_a_file_read_with_header_false_says_header_false_was_set(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,price\n1,2,3\n")
+    with pytest.raises(DataError, match=r"column 'price' is a name, but the file has no header row \(header = "
+                                        r"false was set, so its first row is read as data\)"):
+        csv_file(str(path), target_columns=["price"], header=False)
+    path.write_text("1,2,3\n4,5,6\n")
+    with pytest.raises(DataError, match=r"no header row \(its first row is numbers, read as data\)"):
+        csv_file(str(path), target_columns=["price"])
+
+
+@pytest.mark.parametrize("value", ["yes", 1])
+def test_header_is_true_false_or_auto_nothing_else(tmp_path, value):
+    from framework import ConfigError
+
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,3\n")
+    with pytest.raises(ConfigError, match=rf"data.header.bool: Input should be a valid boolean. Received: {value!r}"):
+        registry.build("datasets", "csv", {"path": str(tmp_path / "d.csv"), "target_columns": ["y"],
+                                           "header": value}, path="data")
