@@ -123,8 +123,12 @@ def decode_utf8(data: bytes, source: str) -> str:
         raise ConfigError([("", undecodable_message(data, exc))], source) from None
 
 
-def undecodable_message(data: bytes, exc: UnicodeDecodeError) -> str:
-    """"line 3, column 7: byte 0xff is not UTF-8 ..." for a decode error in ``data``."""
+def undecodable_message(data: bytes, exc: UnicodeDecodeError, position: str = "column") -> str:
+    """"line 3, column 7: byte 0xff is not UTF-8 ..." for a decode error in ``data``.
+
+    ``position`` names what the number counts: "column" (an editor's column, for experiment
+    files) or "character" (in a CSV file, where "column" means a field).
+    """
     start = exc.start
     line = data.count(b"\n", 0, start) + 1
     line_start = data.rfind(b"\n", 0, start) + 1
@@ -132,7 +136,7 @@ def undecodable_message(data: bytes, exc: UnicodeDecodeError) -> str:
     if prefix.startswith(b"\xef\xbb\xbf") and line == 1:
         prefix = prefix[3:]
     column = len(prefix.decode("utf-8", "replace")) + 1
-    return (f"line {line}, column {column}: byte 0x{data[start]:02x} is not UTF-8 text; "
+    return (f"line {line}, {position} {column}: byte 0x{data[start]:02x} is not UTF-8 text; "
             f"save the file as UTF-8")
 
 

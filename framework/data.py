@@ -212,7 +212,7 @@ def no_nul(data: bytes, source: Any) -> bytes:
     if line == 1 and prefix.startswith(b"\xef\xbb\xbf"):
         prefix = prefix[3:]
     column = len(prefix.decode("utf-8", "replace")) + 1
-    raise DataError(f"{source}: line {line}, column {column}: byte 0x00 (NUL) is not text (a UTF-16 or binary "
+    raise DataError(f"{source}, line {line}, character {column}: byte 0x00 (NUL) is not text (a UTF-16 or binary "
                     f"file?); save the file as UTF-8")
 
 
@@ -224,7 +224,7 @@ def csv_text(data: bytes, source: Any) -> str:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: {undecodable_message(data, exc)}") from None
+        raise DataError(f"{source}, {undecodable_message(data, exc, 'character')}") from None
     if "\r" in text:
         text = text.replace("\r\n", "\n")
         text = text.replace("\r", "\n") if "\r" in text else text
@@ -276,7 +276,7 @@ def csv_error(source: Any, text: str, pos: int, line: int, delimiter: str, exc: 
     else:
         what = (f"a field longer than {csv.field_size_limit():,} characters; cells of a data file are numbers or "
                 f"short labels" + (" (is its quote closed where it should be?)" if detail else ""))
-    return DataError(f"{source}, line {line}, column {column}: {what}")
+    return DataError(f"{source}, line {line}, character {column}: {what}")
 
 
 def _csv_fault(text: str, pos: int, line: int, delimiter: str) -> tuple[int, int, str, Any] | None:
@@ -417,7 +417,7 @@ class CsvText:
                     try:
                         raw.decode("utf-8-sig")
                     except UnicodeDecodeError as exc:
-                        raise DataError(f"{self.path}: {undecodable_message(raw, exc)}") from None
+                        raise DataError(f"{self.path}, {undecodable_message(raw, exc, 'character')}") from None
                     raise  # pragma: no cover - a line that fails alone fails in the whole
                 try:
                     return next(csv.reader([text], delimiter=self.delimiter, strict=strict)), line

@@ -168,11 +168,11 @@ def test_a_headerless_file_with_old_mac_line_ends_trains_predicts_and_evaluates(
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"x1,x2\n0,0.5\x00\n", ": line 2, column 6: byte 0x00 (NUL) {NUL}"),
-    (b'x1,x2,label\n0,0,"1\n1,1,0\n', ", line 2, column 5: {UNCLOSED}"),  # predict used to read one row
-    (b'x1,x2,label\n0,"0.5"x,1\n', ", line 2, column 8: 'x' {AFTER}"),
-    (b"x1,x2\n0," + b"1" * 200_000 + b"\n", ", line 2, column 3: {LONG}"),  # a _csv.Error traceback
-    (b"x1,x2\n0,caf\xe9\n", ": line 2, column 6: byte 0xe9 is not UTF-8 text; save the file as UTF-8"),
+    (b"x1,x2\n0,0.5\x00\n", ", line 2, character 6: byte 0x00 (NUL) {NUL}"),
+    (b'x1,x2,label\n0,0,"1\n1,1,0\n', ", line 2, character 5: {UNCLOSED}"),  # predict used to read one row
+    (b'x1,x2,label\n0,"0.5"x,1\n', ", line 2, character 8: 'x' {AFTER}"),
+    (b"x1,x2\n0," + b"1" * 200_000 + b"\n", ", line 2, character 3: {LONG}"),  # a _csv.Error traceback
+    (b"x1,x2\n0,caf\xe9\n", ", line 2, character 6: byte 0xe9 is not UTF-8 text; save the file as UTF-8"),
 ])
 def test_malformed_files_are_refused_by_predict_and_evaluate_as_by_the_csv_source(moons_run, tmp_path, capsys,
                                                                                   content, message):

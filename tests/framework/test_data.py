@@ -337,7 +337,7 @@ def test_csv_old_mac_line_ends_beyond_the_first_mib(tmp_path, monkeypatch):
         general, fast, answers = read_both_ways(monkeypatch, str(tmp_path / name), target_columns=["y"])
         assert general == fast and f"{name}, line 160002, column 'y': cannot read 'x' as a number" in fast
     (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,\0,3\r").encode())
-    with pytest.raises(DataError, match=r"later.csv: line 160002, column 3: byte 0x00 \(NUL\) is not text"):
+    with pytest.raises(DataError, match=r"later.csv, line 160002, character 3: byte 0x00 \(NUL\) is not text"):
         csv_file(str(tmp_path / "later.csv"), target_columns=["y"])
     (tmp_path / "later.csv").write_bytes(("a,b,y\n" + lf_rows + rows + "1,2,3").encode())
     answers = fast_path(monkeypatch, True)

@@ -41,7 +41,7 @@ def test_undecodable_bytes_name_file_line_and_column(tmp_path):
     path = write(tmp_path, "latin1.csv", "a,b,y\n1,2,3\n4,caf\xe9,6\n".encode("latin-1"))
     with pytest.raises(DataError) as info:
         csv_file(path, target_columns=["y"])
-    assert str(info.value) == f"{path}: line 3, column 6: byte 0xe9 is not UTF-8 text; save the file as UTF-8"
+    assert str(info.value) == f"{path}, line 3, character 6: byte 0xe9 is not UTF-8 text; save the file as UTF-8"
 
 
 def test_errors_quote_only_a_short_excerpt_of_the_data(tmp_path, capsys):
@@ -137,25 +137,25 @@ AFTER = ("after the closing quote of a field; a quoted field ends at the delimit
          'line (write a quote inside a quoted field as "")')
 LONG = "a field longer than 131,072 characters; cells of a data file are numbers or short labels"
 MALFORMED = {  # name: (file content, target_columns, the error after the file's path)
-    "NUL in the header": (b"a,b\x00,y\n1,2,3\n", ["y"], f": line 1, column 4: byte 0x00 (NUL) {NUL}"),
-    "NUL in a number": (b"a,b,y\n1,2\x00,3\n", ["y"], f": line 2, column 4: byte 0x00 (NUL) {NUL}"),
-    "NUL in a label": (b"a,b,y\n1,2,c\x00\n3,4,d\n", ["y"], f": line 2, column 6: byte 0x00 (NUL) {NUL}"),
+    "NUL in the header": (b"a,b\x00,y\n1,2,3\n", ["y"], f", line 1, character 4: byte 0x00 (NUL) {NUL}"),
+    "NUL in a number": (b"a,b,y\n1,2\x00,3\n", ["y"], f", line 2, character 4: byte 0x00 (NUL) {NUL}"),
+    "NUL in a label": (b"a,b,y\n1,2,c\x00\n3,4,d\n", ["y"], f", line 2, character 6: byte 0x00 (NUL) {NUL}"),
     "NUL past the first MiB": (b"a,b,y\n" + b"1,2,3\n" * 200_000 + b"1,\x00,3\n", ["y"],
-                               f": line 200002, column 3: byte 0x00 (NUL) {NUL}"),
-    "UTF-16 without a BOM": ("a,b,y\n1,2,3\n".encode("utf-16-le"), ["y"], f": line 1, column 2: byte 0x00 (NUL) {NUL}"),
-    "an unclosed quote in a row": (b'a,b,y\n1,"2,3\n4,5,6\n', ["y"], f", line 2, column 3: {UNCLOSED}"),
-    "an unclosed quote in a label": (b'a,b,y\n1,2,"x\n4,5,z\n', ["y"], f", line 2, column 5: {UNCLOSED}"),
-    "an unclosed quote on the last line": (b'a,b,y\n1,2,x\n4,5,"z', ["y"], f", line 3, column 5: {UNCLOSED}"),
-    "an unclosed quote in the header": (b'a,"b,y\n1,2,3\n', ["y"], f", line 1, column 3: {ON_ITS_LINE}"),
-    "an unclosed quote in a headerless first row": (b'1,"2,3\n4,5,6\n', [0], f", line 1, column 3: {ON_ITS_LINE}"),
-    "text after a closing quote": (b'a,b,y\n1,2,3\n4,"5"x,6\n', ["y"], f", line 3, column 6: 'x' {AFTER}"),
+                               f", line 200002, character 3: byte 0x00 (NUL) {NUL}"),
+    "UTF-16 without a BOM": ("a,b,y\n1,2,3\n".encode("utf-16-le"), ["y"], f", line 1, character 2: byte 0x00 (NUL) {NUL}"),
+    "an unclosed quote in a row": (b'a,b,y\n1,"2,3\n4,5,6\n', ["y"], f", line 2, character 3: {UNCLOSED}"),
+    "an unclosed quote in a label": (b'a,b,y\n1,2,"x\n4,5,z\n', ["y"], f", line 2, character 5: {UNCLOSED}"),
+    "an unclosed quote on the last line": (b'a,b,y\n1,2,x\n4,5,"z', ["y"], f", line 3, character 5: {UNCLOSED}"),
+    "an unclosed quote in the header": (b'a,"b,y\n1,2,3\n', ["y"], f", line 1, character 3: {ON_ITS_LINE}"),
+    "an unclosed quote in a headerless first row": (b'1,"2,3\n4,5,6\n', [0], f", line 1, character 3: {ON_ITS_LINE}"),
+    "text after a closing quote": (b'a,b,y\n1,2,3\n4,"5"x,6\n', ["y"], f", line 3, character 6: 'x' {AFTER}"),
     "a label after a closing quote": (b'w,h,s\n1,2,"setosa" x\n3,4,virginica\n', ["s"],
-                                      f", line 2, column 13: ' ' {AFTER}"),
-    "a field too long": (b"a,b,y\n1,2," + b"x" * 200_000 + b"\n", ["y"], f", line 2, column 5: {LONG}"),
+                                      f", line 2, character 13: ' ' {AFTER}"),
+    "a field too long": (b"a,b,y\n1,2," + b"x" * 200_000 + b"\n", ["y"], f", line 2, character 5: {LONG}"),
     "a quoted field too long": (b'a,b,y\n1,2,3\n"' + b"x" * 200_000 + b'",5,6\n', ["y"],
-                                f", line 3, column 1: {LONG} (is its quote closed where it should be?)"),
+                                f", line 3, character 1: {LONG} (is its quote closed where it should be?)"),
     "a header one field wider than the rows": (b"a,b,y,\n1,2,3\n4,5,6\n", ["y"], ", line 2: expected 4 fields, found 3"),
-    "a header field too long": (b"a,b," + b"y" * 200_000 + b"\n1,2,3\n", [0], f", line 1, column 5: {LONG}"),
+    "a header field too long": (b"a,b," + b"y" * 200_000 + b"\n1,2,3\n", [0], f", line 1, character 5: {LONG}"),
 }
 
 

@@ -244,7 +244,7 @@ def test_a_quote_left_open_in_the_last_row_is_an_error_not_a_shorter_file(tmp_pa
     # numpy.loadtxt read such a file as one row shorter, silently.
     path = tmp_path / "d.csv"
     path.write_text("a,b,c,price\n1,2,3,4\n" + last)
-    with pytest.raises(DataError, match=r"line 3, column \d+: the quote opening this field is never closed"):
+    with pytest.raises(DataError, match=r"line 3, character \d+: the quote opening this field is never closed"):
         csv_file(str(path), target_columns=["price"])
 
 
