@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from framework.data import CsvText, excerpt, is_number, label_names
-from framework.errors import DataError, ModelFileError
+from framework.errors import ConfigError, DataError, ModelFileError
 from framework.layer import Layer
 
 #: Columns predicted at once: bounded memory whatever the file's length.
@@ -249,9 +249,25 @@ def prediction_columns(model: Layer, y_hat: np.ndarray) -> dict[str, list]:
     return {name: y_hat[k].tolist() for k, name in enumerate(names)}
 
 
+OUTPUT_SUFFIXES = (".csv", ".npz")
+
+
+def check_output(out: str | os.PathLike) -> str:
+    """The format predictions go to ``out`` in, ".csv" or ".npz", by its extension; any other is a ConfigError."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        received = f"{out.suffix!r}" if out.suffix else "no extension"
+        raise ConfigError([("-o", f"predictions are written as .csv or .npz. Received: {out.name} ({received})")])
+    return suffix
+
+
 def write_predictions(columns: dict[str, list], out: str | os.PathLike | None, stream=None) -> None:
-    """CSV to ``out`` (or ``stream``), or an .npz when ``out`` ends in .npz; written atomically."""
-    if out is not None and Path(out).suffix.lower() == ".npz":
+    """CSV to ``out`` (or ``stream``), or an .npz when ``out`` ends in .npz; written atomically.
+
+    ``out`` must end in .csv or .npz (:func:`check_output`).
+    """
+    if out is not None and check_output(out) == ".npz":
         arrays = {name: np.asarray(values) for name, values in columns.items()}
         from framework.saving import _atomic_savez
 

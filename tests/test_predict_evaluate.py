@@ -424,3 +424,30 @@ def test_an_npz_y_of_names_or_indices_for_named_classes(animals, tmp_path):
                                         r"nor a class index 0\.\.2$"):
         read_table(tmp_path / "d.npz", animals, need_targets=True)
 
+
+@pytest.mark.parametrize("name, received", [("out.json", "'.json'"), ("out", "no extension"),
+                                            ("out.csv.bak", "'.bak'")])
+def test_predict_refuses_an_output_it_cannot_write_before_reading_anything(moons_run, tmp_path, capsys,
+                                                                          monkeypatch, name, received):
+    """-o out.json (or out) used to write CSV under that name."""
+    import framework.saving
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    data = write_csv(tmp_path / "new.csv", ["x1", "x2"], POINTS.tolist())
+    monkeypatch.setattr(framework.saving, "load_model", never)
+    assert main(["predict", str(moons_run), str(data), "-o", str(tmp_path / name)]) == 2
+    assert capsys.readouterr() == ("", f"minidl: error: 1 problem:\n  -o: predictions are written as .csv or .npz. "
+                                       f"Received: {name} ({received})\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv"]
+
+
+def test_write_predictions_refuses_an_output_it_cannot_write(tmp_path):
+    from framework.errors import ConfigError
+    from framework.inference import write_predictions
+
+    with pytest.raises(ConfigError, match=r"-o: predictions are written as \.csv or \.npz\. Received: p\.json"):
+        write_predictions({"prediction": [1.0]}, tmp_path / "p.json")
+    write_predictions({"prediction": [1.0]}, tmp_path / "p.CSV")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.CSV"]
