@@ -445,9 +445,11 @@ def _status_counts(outcome) -> str:
 
 
 def cmd_predict(args) -> int:
-    from framework.inference import predict, prediction_columns, read_table, write_predictions
+    from framework.inference import check_output, predict, prediction_columns, read_table, write_predictions
     from framework.saving import load_model
 
+    if args.output is not None:
+        check_output(args.output)  # before anything is read, computed or written
     model = load_model(args.model)
     table = read_table(args.data, model)
     columns = prediction_columns(model, predict(model, table.X))

@@ -592,6 +592,33 @@ class CsvText:
         return np.array(out, dtype=np.float64).reshape(len(out), len(columns))
 
 
+def label_names(labels: np.ndarray, named: bool, source: str, line_of=None) -> np.ndarray:
+    """Class labels (strings or integers) -> their class names (m,), as training reads them.
+
+    Integers are written plainly ("1.0", "1e0" and " 1" are the class "1")
+    when every label is a number; a number that is not an integer (0.5, nan)
+    is an error, unless the class names are ``named`` (given as a list):
+    then the labels are names, as written.
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
+        return np.array([str(int(v)) for v in labels.ravel()]) if labels.size else labels.astype(str)
+    if labels.dtype.kind == "f":
+        raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
+    labels = np.char.strip(labels.astype(str).ravel())
+    uniq = np.unique(labels)
+    if uniq.size and all(is_number(v) for v in uniq):  # numbers only: integers name the classes
+        odd = next((v for v in uniq if not float(v).is_integer()), None)  # 0.5, nan, inf, 1e400
+        if odd is None:
+            labels = np.array([str(int(float(v))) for v in labels])
+        elif not named:  # a list names them: they are names, as written
+            row = int(np.flatnonzero(labels == odd)[0])
+            where = f"line {line_of(row)}" if line_of else f"example {row}"
+            raise DataError(f"{source}, {where}: class labels must be names or integers; found "
+                            f"{excerpt(str(odd))} (for numbers to regress, set classes = false)")
+    return labels
+
+
 def class_indices(labels: np.ndarray, classes: list[str] | bool | str, source: str,
                   line_of=None) -> tuple[np.ndarray, list[str]]:
     """Class labels (strings or integers) -> (y (1, m) float class indices, class names).
@@ -601,23 +628,7 @@ def class_indices(labels: np.ndarray, classes: list[str] | bool | str, source: s
     the names are the distinct labels, in numeric order when all are
     integers ("2" before "10"), else in text order.
     """
-    labels = np.asarray(labels)
-    if labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
-        labels = np.array([str(int(v)) for v in labels.ravel()]) if labels.size else labels.astype(str)
-    elif labels.dtype.kind == "f":
-        raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
-    else:
-        labels = np.char.strip(labels.astype(str).ravel())
-        uniq = np.unique(labels)
-        if uniq.size and all(is_number(v) for v in uniq):  # numbers only: integers name the classes
-            odd = next((v for v in uniq if not float(v).is_integer()), None)  # 0.5, nan, inf, 1e400
-            if odd is None:
-                labels = np.array([str(int(float(v))) for v in labels])
-            elif not isinstance(classes, list):  # a list names them: they are names, as written
-                row = int(np.flatnonzero(labels == odd)[0])
-                where = f"line {line_of(row)}" if line_of else f"example {row}"
-                raise DataError(f"{source}, {where}: class labels must be names or integers; found "
-                                f"{excerpt(str(odd))} (for numbers to regress, set classes = false)")
+    labels = label_names(labels, isinstance(classes, list), source, line_of)
     if isinstance(classes, list):
         names = [str(c) for c in classes]
         if len(set(names)) != len(names):

@@ -6,8 +6,9 @@ columns are matched by name to the features the model was trained on (in
 any order; the target columns may be there too, and ``evaluate`` needs
 them), a file without a header by position; a missing, unknown or
 non-numeric column is an error naming the file, the line and the column,
-and what the model expects. Class labels in a target column may be the
-class names or their indices.
+and what the model expects. Class labels in a target column are the class
+names, read as training reads them ("1.0" is the class "1"); when no class
+name is a number (cat, dog), a class index 0..C-1 is accepted too.
 
 A CSV file is read as the ``csv`` data source reads training data
 (:class:`framework.data.CsvText`): priced before it is read (a file too
@@ -27,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from framework.data import CsvText, excerpt
-from framework.errors import DataError, ModelFileError
+from framework.data import CsvText, excerpt, is_number, label_names
+from framework.errors import ConfigError, DataError, ModelFileError
 from framework.layer import Layer
 
 #: Columns predicted at once: bounded memory whatever the file's length.
@@ -86,7 +87,9 @@ def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
     X = _rows(values, [at[c] for c in columns["features"]])
     y = None
     if labels:
-        y = np.stack([_class_indices(table, c, t, classes) for c, t in zip(labels, text)])
+        y = np.stack([_class_indices(t, classes, lambda row, c=c: f"{table.path}, line {table.line_of_row(row)}, "
+                                                                  f"column {table.names[c]!r}")
+                      for c, t in zip(labels, text)])
     elif columns["targets"]:
         y = _rows(values, [at[c] for c in columns["targets"]])
     return Table(X, y, str(path))
@@ -97,24 +100,34 @@ def _rows(values: np.ndarray, index: list[int]) -> np.ndarray:
     return np.ascontiguousarray(values.T[index])
 
 
-def _class_indices(table: CsvText, column: int, labels: np.ndarray, classes: list[str]) -> np.ndarray:
-    """``labels``, the text of ``column``, as class indices (m,): a class's name, or its index as a number.
+def _class_indices(labels: np.ndarray, classes: list[str], where) -> np.ndarray:
+    """``labels``, the text of a target column, as class indices (m,); ``where(row)`` names a row.
 
+    A label is a class's name; when no class name is a number (cat, dog), a
+    class index 0..C-1 written as a number is accepted too. When one is (the
+    classes "1", "2", "3" of integer labels), a number is only ever a name,
+    read as training reads it ("1.0" is the class "1"), so that the label 0
+    is not silently the index of the class "1".
     Each distinct label is looked up once; the first row with a label that is
-    neither is an error naming its line.
+    none of these is an error naming its row.
     """
     distinct, inverse = np.unique(labels, return_inverse=True)
     names: dict[str, float] = {}
     for i, name in enumerate(classes):
         names.setdefault(name, float(i))
-    index = np.array([_class_index(label, names, len(classes)) for label in distinct.tolist()], dtype=np.float64)
+    by_name = any(is_number(name) for name in classes)
+    if by_name:
+        normal = label_names(distinct, True, "").tolist()  # given the names, it raises nothing
+        index = np.array([names.get(label, math.nan) for label in normal], dtype=np.float64)
+    else:
+        index = np.array([_class_index(label, names, len(classes)) for label in distinct.tolist()],
+                         dtype=np.float64)
     y = index[inverse.ravel()]
     bad = np.isnan(y)
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"{table.path}, line {table.line_of_row(row)}, column {table.names[column]!r}: "
-                        f"{excerpt(str(labels[row]))} is not one of the model's classes ({', '.join(classes)}) "
-                        f"nor a class index 0..{len(classes) - 1}")
+        raise DataError(f"{where(row)}: {excerpt(str(labels[row]))} is not one of the model's classes "
+                        f"({', '.join(classes)})" + ("" if by_name else f" nor a class index 0..{len(classes) - 1}"))
     return y
 
 
@@ -189,12 +202,26 @@ def _read_npz(path: Path, model: Layer, need_targets: bool) -> Table:
         y = y.reshape(len(y), -1).T if y.ndim in (1, 2) else y
         if y.shape[1] != X.shape[0]:
             raise DataError(f"{path}: X has {X.shape[0]} examples (rows) but y has {y.shape[1]}")
-        y = y.astype(np.float64)
+        if model.info.classes and y.shape[0] == 1:  # labels, read as a CSV's
+            y = _class_indices(_npz_labels(y[0], path), model.info.classes, lambda row: f"{path}, y[{row}]")[None]
+        else:
+            y = y.astype(np.float64)
     bad = ~np.isfinite(X)
     if bad.any():
         row, col = (int(i) for i in np.argwhere(bad)[0])
         raise DataError(f"{path}: X has NaN or infinite values; the first is X[{row}, {col}] (example {row})")
     return Table(X.T.astype(np.float64), y, str(path))
+
+
+def _npz_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """An npz's class labels (m,) as text: an integer written plainly (1.0 is "1"), text stripped."""
+    if y.dtype.kind in "US":
+        return np.char.strip(y.astype(str))
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{path}: y must hold numbers or class names. Received: dtype {y.dtype}")
+    distinct, inverse = np.unique(y, return_inverse=True)
+    text = [str(int(v)) if math.isfinite(v) and v.is_integer() else repr(v) for v in distinct.astype(float).tolist()]
+    return np.array(text, dtype=str)[inverse.ravel()] if text else np.array([], dtype=str)
 
 
 # ----------------------------------------------------------------------------
@@ -222,9 +249,25 @@ def prediction_columns(model: Layer, y_hat: np.ndarray) -> dict[str, list]:
     return {name: y_hat[k].tolist() for k, name in enumerate(names)}
 
 
+OUTPUT_SUFFIXES = (".csv", ".npz")
+
+
+def check_output(out: str | os.PathLike) -> str:
+    """The format predictions go to ``out`` in, ".csv" or ".npz", by its extension; any other is a ConfigError."""
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        received = f"{out.suffix!r}" if out.suffix else "no extension"
+        raise ConfigError([("-o", f"predictions are written as .csv or .npz. Received: {out.name} ({received})")])
+    return suffix
+
+
 def write_predictions(columns: dict[str, list], out: str | os.PathLike | None, stream=None) -> None:
-    """CSV to ``out`` (or ``stream``), or an .npz when ``out`` ends in .npz; written atomically."""
-    if out is not None and Path(out).suffix.lower() == ".npz":
+    """CSV to ``out`` (or ``stream``), or an .npz when ``out`` ends in .npz; written atomically.
+
+    ``out`` must end in .csv or .npz (:func:`check_output`).
+    """
+    if out is not None and check_output(out) == ".npz":
         arrays = {name: np.asarray(values) for name, values in columns.items()}
         from framework.saving import _atomic_savez
 

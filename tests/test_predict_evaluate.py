@@ -9,6 +9,7 @@ import pytest
 
 from framework import load_experiment, load_model, run_experiment
 from framework.cli import main
+from framework.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,13 +97,13 @@ def test_evaluate_prints_the_loss_and_the_run_metrics(moons_run, tmp_path, capsy
     bce = -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
     acc = np.mean((p >= 0.5) == (y == 1))
     assert out == [f"5 examples of {path}", f"loss      {bce:.6g}", f"accuracy  {acc:.6g}"]
-    # class names or indices both work as labels; evaluate needs the target column
+    # evaluate needs the target column
     write_csv(tmp_path / "unlabelled.csv", ["x1", "x2"], POINTS.tolist())
     assert main(["evaluate", str(moons_run), str(tmp_path / "unlabelled.csv")]) == 1
     assert "evaluating needs the target column label beside the features x1, x2" in capsys.readouterr().err
     write_csv(tmp_path / "wrong.csv", ["x1", "x2", "label"], [[0, 0, "cat"]])
     assert main(["evaluate", str(moons_run), str(tmp_path / "wrong.csv")]) == 1
-    assert ("line 2, column 'label': 'cat' is not one of the model's classes (0, 1) nor a class index 0..1"
+    assert ("line 2, column 'label': 'cat' is not one of the model's classes (0, 1)\n"  # names, not indices
             in capsys.readouterr().err)
 
 
@@ -348,3 +349,105 @@ def test_a_plain_numeric_file_is_read_without_a_python_loop_per_row(animals, tmp
     monkeypatch.setattr(framework.data, "csv_rows", row_by_row)
     monkeypatch.setattr(framework.inference, "csv_rows", row_by_row, raising=False)  # the reader it replaced
     np.testing.assert_array_equal(read_table(path, animals).X, X.T)
+
+
+# ----------------------------------------------------------------------------
+# Class names that are numbers: a label is a class's name, read as training reads it, never an index
+# ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def numbered_run(tmp_path_factory):
+    """A run of the csv source with `classes = true` on the integer labels 1, 2, 3 (some written 2.0, 3e0)."""
+    tmp = tmp_path_factory.mktemp("numbered")
+    X = np.random.default_rng(7).standard_normal((30, 2))
+    labels = ["1", "2.0", "3e0", " 2", "3", "1.0"] * 5
+    write_csv(tmp / "train.csv", ["x1", "x2", "label"], [[a, b, lab] for (a, b), lab in zip(X.tolist(), labels)])
+    (tmp / "e.toml").write_text(
+        '[model]\nlayers = [{ type = "linear", out_features = 3 }]\n[loss]\ntype = "cross_entropy"\n'
+        '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 1\nmetrics = ["accuracy"]\n'
+        '[data.source]\ntype = "csv"\npath = "train.csv"\ntarget_columns = ["label"]\nclasses = true\n')
+    run_experiment(load_experiment(tmp / "e.toml"), run_dir=tmp / "run", progress=False)
+    return tmp / "run"
+
+
+def test_numeric_class_names_are_matched_by_name_as_training_reads_them(numbered_run, tmp_path, capsys):
+    """A model of the classes "1", "2", "3" used to take the label 0 as the index of class "1" (accuracy 1)
+    and 1.0 as the index 1, class "2", where training read 1.0 as the class "1"."""
+    from framework.inference import read_table
+
+    model = load_model(numbered_run)
+    assert model.info.classes == ["1", "2", "3"]
+    labels = ["1.0", "2", "3", "1", " 3 ", "2e0", "+1", "3.00"]
+    X = np.random.default_rng(8).standard_normal((len(labels), 2))
+    path = write_csv(tmp_path / "d.csv", ["x1", "x2", "label"],
+                     [[a, b, lab] for (a, b), lab in zip(X.tolist(), labels)])
+    expected = [["1", "2", "3"].index(str(int(float(v)))) for v in labels]  # the class names' order
+    np.testing.assert_array_equal(read_table(path, model, need_targets=True).y, [expected])
+    assert main(["evaluate", str(numbered_run), str(path)]) == 0
+    assert capsys.readouterr().out.startswith(f"{len(labels)} examples of {path}\nloss ")
+
+
+@pytest.mark.parametrize("bad", ["0", "4", "-1", "1.5", "0.0", "one", ""])
+def test_a_label_that_is_not_a_numeric_class_name_is_an_error_not_an_index(numbered_run, tmp_path, capsys, bad):
+    rows = [[0.1, 0.2, "1"], [0.3, 0.4, "2"], [0.5, 0.6, bad], [0.7, 0.8, "0"]]
+    path = write_csv(tmp_path / "d.csv", ["x1", "x2", "label"], rows)
+    assert main(["evaluate", str(numbered_run), str(path)]) == 1
+    assert capsys.readouterr().err == (f"minidl: error: {path}, line 4, column 'label': '{bad}' is not one of "
+                                       f"the model's classes (1, 2, 3)\n")
+
+
+@pytest.mark.parametrize("y", [np.array([1, 2, 3, 1]), np.array([1.0, 2.0, 3.0, 1.0]),
+                               np.array(["1", "2.0", "3", " 1"])])
+def test_an_npz_y_is_read_as_class_names_when_they_are_numbers(numbered_run, tmp_path, capsys, y):
+    """y holds the labels as the model was trained on them (its npz source reads y so): it used to be taken as
+    class indices, 3 an error from the loss and a y of zeros an accuracy of 1; text was a ValueError traceback."""
+    from framework.inference import read_table
+
+    model = load_model(numbered_run)
+    np.savez(tmp_path / "d.npz", X=np.zeros((4, 2)), y=y)
+    np.testing.assert_array_equal(read_table(tmp_path / "d.npz", model, need_targets=True).y, [[0, 1, 2, 0]])
+    zero = y.copy()
+    zero[2] = "0" if y.dtype.kind == "U" else 0
+    np.savez(tmp_path / "zero.npz", X=np.zeros((4, 2)), y=zero)
+    assert main(["evaluate", str(numbered_run), str(tmp_path / "zero.npz")]) == 1
+    assert capsys.readouterr().err == (f"minidl: error: {tmp_path / 'zero.npz'}, y[2]: '0' is not one of the "
+                                       f"model's classes (1, 2, 3)\n")
+
+
+def test_an_npz_y_of_names_or_indices_for_named_classes(animals, tmp_path):
+    from framework.inference import read_table
+
+    for y in (np.array(["dog", "emu", "cat"]), np.array([1, 2, 0]), np.array([1.0, 2.0, 0.0])):
+        np.savez(tmp_path / "d.npz", X=np.zeros((3, 2)), y=y)
+        np.testing.assert_array_equal(read_table(tmp_path / "d.npz", animals, need_targets=True).y, [[1, 2, 0]])
+    np.savez(tmp_path / "d.npz", X=np.zeros((3, 2)), y=np.array([1, 3, 0]))
+    with pytest.raises(DataError, match=r"d\.npz, y\[1\]: '3' is not one of the model's classes \(cat, dog, emu\) "
+                                        r"nor a class index 0\.\.2$"):
+        read_table(tmp_path / "d.npz", animals, need_targets=True)
+
+
+@pytest.mark.parametrize("name, received", [("out.json", "'.json'"), ("out", "no extension"),
+                                            ("out.csv.bak", "'.bak'")])
+def test_predict_refuses_an_output_it_cannot_write_before_reading_anything(moons_run, tmp_path, capsys,
+                                                                          monkeypatch, name, received):
+    """-o out.json (or out) used to write CSV under that name."""
+    import framework.saving
+
+    def never(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output was checked")
+
+    data = write_csv(tmp_path / "new.csv", ["x1", "x2"], POINTS.tolist())
+    monkeypatch.setattr(framework.saving, "load_model", never)
+    assert main(["predict", str(moons_run), str(data), "-o", str(tmp_path / name)]) == 2
+    assert capsys.readouterr() == ("", f"minidl: error: 1 problem:\n  -o: predictions are written as .csv or .npz. "
+                                       f"Received: {name} ({received})\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.csv"]
+
+
+def test_write_predictions_refuses_an_output_it_cannot_write(tmp_path):
+    from framework.errors import ConfigError
+    from framework.inference import write_predictions
+
+    with pytest.raises(ConfigError, match=r"-o: predictions are written as \.csv or \.npz\. Received: p\.json"):
+        write_predictions({"prediction": [1.0]}, tmp_path / "p.json")
+    write_predictions({"prediction": [1.0]}, tmp_path / "p.CSV")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.CSV"]
