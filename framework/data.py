@@ -601,6 +601,9 @@ def label_names(labels: np.ndarray, named: bool, source: str, line_of=None) -> n
     then the labels are names, as written.
     """
     labels = np.asarray(labels)
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DataError(f"{source}: class labels must be names or integers; found "
+                        f"{labels.ravel()[~np.isfinite(labels.ravel())][0]}")
     if labels.dtype.kind in "iub" or (labels.dtype.kind == "f" and np.all(labels == np.round(labels))):
         return np.array([str(int(v)) for v in labels.ravel()]) if labels.size else labels.astype(str)
     if labels.dtype.kind == "f":

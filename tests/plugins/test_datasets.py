@@ -277,3 +277,11 @@ def test_header_is_true_false_or_auto_nothing_else(tmp_path, value):
     with pytest.raises(ConfigError, match=rf"data.header.bool: Input should be a valid boolean. Received: {value!r}"):
         registry.build("datasets", "csv", {"path": str(tmp_path / "d.csv"), "target_columns": ["y"],
                                            "header": value}, path="data")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_npz_class_labels_that_are_not_finite_are_a_data_error(tmp_path, bad):
+    path = tmp_path / "d.npz"
+    np.savez(path, X=np.zeros((3, 2)), y=np.array([0.0, bad, 1.0]))
+    with pytest.raises(DataError, match=rf"class labels must be names or integers; found {bad}"):
+        registry.build("datasets", "npz", {"path": str(path), "classes": True}, path="data")
