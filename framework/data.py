@@ -375,6 +375,14 @@ class CsvText:
         self.has_header = bool(header)
         if self.has_header:
             self.names = [c.strip() for c in first]
+            unnamed = [i for i, n in enumerate(self.names) if not n]
+            if unnamed:
+                i = unnamed[0]
+                why = (" (a delimiter at the end of the header line?)" if i == self.width - 1 else
+                       " (pandas writes its row index this way: save with index=False, or name the column)"
+                       if i == 0 else "")
+                raise DataError(f"{self.path}: column {i + 1} of {self.width} has no name in the header{why}; "
+                                f"name every column, or set header = false and choose columns by index")
             dupes = sorted({n for n in self.names if self.names.count(n) > 1})
             if dupes:
                 raise DataError(f"{self.path}: the header names column(s) "
@@ -579,6 +587,9 @@ class CsvText:
                 try:
                     v = float(cell)
                 except ValueError:
+                    if is_missing(cell):
+                        raise DataError(f"{self.path}, line {line}, column {self.names[c]!r}: a missing value "
+                                        f"({excerpt(cell)}); fill or drop the row") from None
                     extra = f" ({hint[c]})" if hint and c in hint else ""
                     raise DataError(f"{self.path}, line {line}, column {self.names[c]!r}: cannot read "
                                     f"{excerpt(cell)} as a number{extra}") from None
@@ -590,6 +601,15 @@ class CsvText:
         if not out:
             raise DataError(f"{self.path}: no data rows")
         return np.array(out, dtype=np.float64).reshape(len(out), len(columns))
+
+
+#: How files commonly write a missing value (compared upper-cased, stripped).
+_MISSING = frozenset({"", "NA", "N/A", "NULL", "NONE", "-", "?", "#N/A", "MISSING"})
+
+
+def is_missing(cell: str) -> bool:
+    """Whether a cell is how files commonly write a missing value ("", "NA", "null", "?" ...)."""
+    return cell.strip().upper() in _MISSING
 
 
 def label_names(labels: np.ndarray, named: bool, source: str, line_of=None) -> np.ndarray:
@@ -609,6 +629,10 @@ def label_names(labels: np.ndarray, named: bool, source: str, line_of=None) -> n
     if labels.dtype.kind == "f":
         raise DataError(f"{source}: class labels must be names or integers; found {labels[labels != np.round(labels)][0]}")
     labels = np.char.strip(labels.astype(str).ravel())
+    if labels.size and not named and (empty := np.flatnonzero(labels == "")).size:
+        row = int(empty[0])
+        where = f"line {line_of(row)}" if line_of else f"example {row}"
+        raise DataError(f"{source}, {where}: a class label is missing (an empty cell); fill or drop the row")
     uniq = np.unique(labels)
     if uniq.size and all(is_number(v) for v in uniq):  # numbers only: integers name the classes
         odd = next((v for v in uniq if not float(v).is_integer()), None)  # 0.5, nan, inf, 1e400

@@ -40,7 +40,7 @@ from typing import Literal
 
 import numpy as np
 
-from framework.data import CsvText, Dataset, class_indices, excerpt, is_number
+from framework.data import CsvText, Dataset, class_indices, excerpt, is_missing, is_number
 from framework.errors import DataError, InvalidValueError
 from framework.memory import check_bytes
 from framework.npz import read_npz
@@ -282,7 +282,7 @@ def csv_file(path: str, target_columns: list[Column], feature_columns: list[Colu
         # Class labels when the single target's first value is not a number ("setosa").
         first = table.first_data
         classes = len(targets) == 1 and first is not None and len(first) > targets[0] \
-            and not is_number(first[targets[0]])
+            and not is_number(first[targets[0]]) and not is_missing(first[targets[0]])
     if classes is False:
         columns = features + [t for t in targets if t not in features]
         hint = {t: "for class labels in this column, set classes = true" for t in targets}

@@ -154,7 +154,11 @@ MALFORMED = {  # name: (file content, target_columns, the error after the file's
     "a field too long": (b"a,b,y\n1,2," + b"x" * 200_000 + b"\n", ["y"], f", line 2, character 5: {LONG}"),
     "a quoted field too long": (b'a,b,y\n1,2,3\n"' + b"x" * 200_000 + b'",5,6\n', ["y"],
                                 f", line 3, character 1: {LONG} (is its quote closed where it should be?)"),
-    "a header one field wider than the rows": (b"a,b,y,\n1,2,3\n4,5,6\n", ["y"], ", line 2: expected 4 fields, found 3"),
+    "a header one field wider than the rows": (b"a,b,y,\n1,2,3\n4,5,6\n", ["y"],
+                                               ": column 4 of 4 has no name in the header (a delimiter at the end "
+                                               "of the header line?); name every column, or set header = false "
+                                               "and choose columns by index"),
+    "a header wider than the rows": (b"a,b,y,z\n1,2,3\n4,5,6\n", ["y"], ", line 2: expected 4 fields, found 3"),
     "a header field too long": (b"a,b," + b"y" * 200_000 + b"\n1,2,3\n", [0], f", line 1, character 5: {LONG}"),
 }
 

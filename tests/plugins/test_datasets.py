@@ -1,6 +1,7 @@
 """The multi-class data sources: digits (shipped with the package) and spirals; csv column indices."""
 
 import fnmatch
+import re
 import sys
 from pathlib import Path
 
@@ -285,3 +286,36 @@ def test_npz_class_labels_that_are_not_finite_are_a_data_error(tmp_path, bad):
     np.savez(path, X=np.zeros((3, 2)), y=np.array([0.0, bad, 1.0]))
     with pytest.raises(DataError, match=rf"class labels must be names or integers; found {bad}"):
         registry.build("datasets", "npz", {"path": str(path), "classes": True}, path="data")
+
+
+@pytest.mark.parametrize("header,message", [
+    ("a,b,,price", r"column 3 of 4 has no name in the header; name every column"),
+    ("a,b,c,price,", r"column 5 of 5 has no name in the header \(a delimiter at the end of the header line\?\)"),
+    (",a,b,price", r"column 1 of 4 has no name in the header \(pandas writes its row index this way"),
+])
+def test_a_header_column_without_a_name_is_refused(tmp_path, header, message):
+    # It was read as a feature named '' (pandas' row index, trained on as an input).
+    path = tmp_path / "d.csv"
+    path.write_text(header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    with pytest.raises(DataError, match=message):
+        csv_file(str(path), target_columns=["price"])
+
+
+@pytest.mark.parametrize("cell", ["", "NA", " n/a ", "null", "?"])
+def test_a_missing_value_is_named_as_missing_without_the_class_labels_hint(tmp_path, cell):
+    path = tmp_path / "d.csv"
+    path.write_text(f"a,price\n1,2\n3,{cell}\n")
+    with pytest.raises(DataError, match=rf"line 3, column 'price': a missing value \('{re.escape(cell.strip())}'\); "
+                                        rf"fill or drop the row$"):
+        csv_file(str(path), target_columns=["price"])
+
+
+def test_an_empty_first_target_is_a_missing_value_not_a_class_label(tmp_path):
+    # "auto" used to see a non-number in the first row and train a classifier with a class ''.
+    path = tmp_path / "d.csv"
+    path.write_text("a,price\n1,\n2,3\n")
+    with pytest.raises(DataError, match=r"line 2, column 'price': a missing value \(''\)"):
+        csv_file(str(path), target_columns=["price"])
+    path.write_text("a,label\n1,cat\n2,\n3,dog\n")
+    with pytest.raises(DataError, match=r"line 3: a class label is missing \(an empty cell\); fill or drop the row"):
+        csv_file(str(path), target_columns=["label"])
