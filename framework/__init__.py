@@ -23,7 +23,7 @@ from framework.sequential import Sequential
 from framework.trainer import History, Trainer, TrainingInterrupted
 from framework.experiment import Experiment, build_model, load_experiment
 from framework.runner import RunResult, run_experiment
-from framework.saving import load_model, save_model
+from framework.saving import class_probabilities, load_model, predicted_labels, save_model
 
 __version__ = "0.1.0"
 
@@ -33,5 +33,5 @@ __all__ = [
     "Loss", "MinidlError", "Optimizer", "Parameter", "PluginError", "RegistryError", "RunResult",
     "Sequential", "ShapeError", "Trainer", "TrainingError", "TrainingInterrupted", "build_model",
     "gradcheck", "hookimpl", "hookspec", "load_checkpoint", "load_experiment", "metric", "override", "registry",
-    "run_experiment", "save_checkpoint", "load_model", "save_model", "ModelFileError",
+    "run_experiment", "save_checkpoint", "load_model", "save_model", "class_probabilities", "predicted_labels", "ModelFileError",
 ]
