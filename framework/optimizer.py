@@ -166,14 +166,18 @@ class Optimizer(ValidatedArguments):
         if not (data.flags.c_contiguous and all(a.flags.c_contiguous for a in state.values())):
             self.update(param, state)  # flat views would be copies: update it whole
             return
-        flat = data.reshape(-1)
-        grad = param.grad.reshape(-1)  # read only: a copy would do no harm
-        flat_state = {key: arr.reshape(-1) for key, arr in state.items()}
+        self._update_flat(data.reshape(-1), param.grad.reshape(-1),  # grad is read only: a copy does no harm
+                          {key: arr.reshape(-1) for key, arr in state.items()}, param.name)
+
+    def _update_flat(self, data: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], name: str) -> None:
+        """``update`` over flat arrays, in blocks of at most ``block_bytes``."""
         step = max(1, self.block_bytes // data.itemsize)
-        for lo in range(0, flat.size, step):
+        if data.size <= step:
+            self.update(ParameterBlock(data, grad, name), state)
+            return
+        for lo in range(0, data.size, step):
             hi = lo + step
-            self.update(ParameterBlock(flat[lo:hi], grad[lo:hi], param.name),
-                        {key: arr[lo:hi] for key, arr in flat_state.items()})
+            self.update(ParameterBlock(data[lo:hi], grad[lo:hi], name), {key: arr[lo:hi] for key, arr in state.items()})
 
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle) regroups at its first step: copied views no longer share memory.
@@ -299,14 +303,6 @@ class _SmallParameterGroup:
     def step(self, optimizer: Optimizer) -> None:
         np.concatenate(self.grad_flat, out=self.grad)
         np.concatenate(self.data_flat, out=self.data)
-        size = self.data.size
-        block = max(1, optimizer.block_bytes // self.data.itemsize)
-        if size <= block:
-            optimizer.update(ParameterBlock(self.data, self.grad, self.name), self.state)
-        else:
-            for lo in range(0, size, block):
-                hi = lo + block
-                optimizer.update(ParameterBlock(self.data[lo:hi], self.grad[lo:hi], self.name),
-                                 {key: arr[lo:hi] for key, arr in self.state.items()})
+        optimizer._update_flat(self.data, self.grad, self.state, self.name)
         for flat, piece in zip(self.data_flat, self.pieces):
             np.copyto(flat, piece)
