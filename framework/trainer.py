@@ -240,8 +240,7 @@ class Trainer:
         self._loss_sum = 0.0
         self._seen = 0
         self._interrupted = False
-        self._targets: np.ndarray | None = None  # the y of the running fit, for Loss.check_targets
-        self._targets_checked = False
+        self._unchecked_targets: np.ndarray | None = None  # the fit's y until Loss.check_targets has run on it
 
     @staticmethod
     def _metrics(metrics) -> dict[str, Callable]:
@@ -337,7 +336,7 @@ class Trainer:
                     min(self.batch_size, m - lo)) for lo in range(0, m, self.batch_size)]
         # The loss checks the target values (class indices in range ...) once, on all of y, at the
         # first step; then no batch pays for it (Loss.check_targets).
-        self._targets, self._targets_checked = y, False
+        self._unchecked_targets = y
         # A loss overriding forward() with the older signature still works: it checks every batch.
         forward = self.loss.forward
         self._loss_forward = (functools.partial(forward, targets_checked=True)
@@ -390,7 +389,7 @@ class Trainer:
                 self.stopped_epoch = self.epoch
             self._call("on_train_end", self.history.last())
         self.seconds = time.perf_counter() - started
-        self._targets = None
+        self._unchecked_targets = None
         return self.history
 
     def mark_restored(self, epoch: int, *, monitor: str | None = None) -> None:
@@ -430,17 +429,17 @@ class Trainer:
         batch_begin = [cb for cb in self.callbacks if _overrides(cb, "on_batch_begin")]
         batch_end = [cb for cb in self.callbacks if _overrides(cb, "on_batch_end")]
         n_batches = len(batches)
-        targets_checked = self._targets_checked
+        unchecked = self._unchecked_targets
         loss_forward = self._loss_forward
         for b in range(self.batch, n_batches):
             Xb, yb, n = batches[b]
             for cb in batch_begin:
                 cb.on_batch_begin(self, b, {"batch_size": n})
             y_hat = model.forward(Xb, True)
-            if not targets_checked:
+            if unchecked is not None:
                 loss_fn.check_inputs(y_hat, yb)  # shapes first, as forward would
-                loss_fn.check_targets(self._targets, y_hat.shape[0])
-                targets_checked = self._targets_checked = True
+                loss_fn.check_targets(unchecked, y_hat.shape[0])
+                unchecked = self._unchecked_targets = None
             value = loss_forward(y_hat, yb)
             if not math.isfinite(value):
                 raise TrainingError(
