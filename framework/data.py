@@ -11,7 +11,7 @@ import sys
 import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -514,21 +514,22 @@ class CsvText:
             return values
         return values[:, columns]
 
-    def _quotes_unbalanced(self) -> bool:
-        """An odd number of quote characters in the file (read in chunks when not in memory)."""
+    def _chunks(self) -> Iterator[bytes]:
+        """The file's bytes: whole when already read, else 16 MiB at a time (nothing kept)."""
         if self._raw_bytes is not None:
-            return self._raw_bytes.count(b'"') % 2 == 1
-        quotes = 0
+            yield self._raw_bytes
+            return
         with open(self.path, "rb") as fh:
             while chunk := fh.read(1 << 24):
-                quotes += chunk.count(b'"')
-        return quotes % 2 == 1
+                yield chunk
+
+    def _quotes_unbalanced(self) -> bool:
+        """An odd number of quote characters in the file."""
+        return sum(chunk.count(b'"') for chunk in self._chunks()) % 2 == 1
 
     def _count_rows(self) -> int:
-        lines = 0
-        with open(self.path, "rb") as fh:
-            while chunk := fh.read(1 << 24):  # "\n", "\r\n" and a lone "\r" end a line
-                lines += chunk.count(b"\n") + chunk.count(b"\r") - chunk.count(b"\r\n")
+        # "\n", "\r\n" and a lone "\r" end a line
+        lines = sum(c.count(b"\n") + c.count(b"\r") - c.count(b"\r\n") for c in self._chunks())
         return lines + 1 - (self.skiprows if self.has_header else 0)
 
     def strings(self, column: int) -> np.ndarray:
