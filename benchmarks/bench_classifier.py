@@ -30,7 +30,6 @@ Nothing is asserted here: the numbers are facts of this machine, today.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -43,7 +42,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_step import fmt_us, interleaved  # noqa: E402
+from bench_step import fmt_us, interleaved, report  # noqa: E402
 from framework import Sequential  # noqa: E402
 from plugins.activations import ReLU  # noqa: E402
 from plugins.layers import BatchNorm, Dropout, Linear  # noqa: E402
@@ -272,11 +271,7 @@ def main(argv=None) -> int:
                 print(f"  done {kind} {name} {dtype}", file=sys.stderr)
     if torch is None:
         print("note: torch is not installed; the torch column is skipped (pip install 'minidl[torch]')")
-    print(render(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    report(render(results), results, args.json)
     return 0
 
 

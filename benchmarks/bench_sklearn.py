@@ -32,7 +32,6 @@ Nothing is asserted: the numbers are facts of this machine, today.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -46,7 +45,9 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "14")  # see bench_step.py
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_step import report  # noqa: E402
 from framework import Callback, Sequential, Trainer  # noqa: E402
 from plugins.activations import ReLU  # noqa: E402
 from plugins.datasets import digits  # noqa: E402
@@ -180,11 +181,7 @@ def main(argv=None) -> int:
     results["epoch"] = epoch_times(train, epochs=5 if args.quick else 20, rounds=3 if args.quick else 11)
     results["time_to_accuracy"] = time_to_accuracy(train, test, max_epochs=30,
                                                    seeds=range(2 if args.quick else 5))
-    print(render(results))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    report(render(results), results, args.json)
     return 0
 
 

@@ -376,6 +376,15 @@ def bench_trainer_loop(dims, dtype, m_total, batch, epochs, repeats) -> dict:
 
 
 # ----------------------------------------------------------------------------
+def report(text: str, results: dict, json_path: Path | None) -> None:
+    """Print a benchmark's table, and write its results to ``json_path`` when given (``--json``)."""
+    print(text)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {json_path}")
+
+
 def fmt_us(seconds):
     return f"{seconds * 1e6:,.0f}" if seconds * 1e6 >= 100 else f"{seconds * 1e6:.1f}"
 
@@ -445,12 +454,7 @@ def main(argv=None) -> int:
                                                  2 if args.quick else 5, 2 * repeats + 1)
     if torch is None:
         print("note: torch is not installed; the torch column is skipped (pip install 'minidl[torch]')")
-    text = render(results)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}")
+    report(render(results), results, args.json)
     return 0
 
 
