@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
@@ -15,24 +17,10 @@ def test_the_sklearn_benchmark_says_how_to_install_its_peer(monkeypatch, capsys)
     assert "scikit-learn is not installed" in err and "pip install -e '.[bench]'" in err
 
 
-def test_the_numpy_baselines_compute_the_same_step_as_minidl():
+@pytest.mark.parametrize("kind,baseline", [("softmax", "numpy_softmax_step"), ("bn-drop", "numpy_bn_step")])
+def test_the_numpy_baselines_compute_the_same_step_as_minidl(kind, baseline, monkeypatch):
     # The hand-written classifiers are honest baselines: one step of each moves the
-    # parameters exactly as minidl's step does (the dropout stream aside).
-    import numpy as np
-
-    import bench_classifier as bc
-
-    dims = (6, 5, 3, 8)
-    X, labels = bc.data(dims[0], dims[2], dims[3], np.float64)
-    step, model = bc.minidl_step("softmax", dims, "float64", X, labels)
-    params = [p.data.copy() for p in model.parameters()]
-    bc.numpy_softmax_step(params, X, labels)()
-    step()
-    for mine, theirs in zip(model.parameters(), params):
-        np.testing.assert_allclose(mine.data, theirs, rtol=1e-12, atol=1e-14)
-
-
-def test_the_numpy_batch_norm_baseline_matches_minidl_without_dropout(monkeypatch):
+    # parameters exactly as minidl's step does (without dropout: its stream differs).
     import numpy as np
 
     import bench_classifier as bc
@@ -40,9 +28,9 @@ def test_the_numpy_batch_norm_baseline_matches_minidl_without_dropout(monkeypatc
     monkeypatch.setattr(bc, "P_DROP", 0.0)
     dims = (6, 5, 3, 8)
     X, labels = bc.data(dims[0], dims[2], dims[3], np.float64)
-    step, model = bc.minidl_step("bn-drop", dims, "float64", X, labels)
+    step, model = bc.minidl_step(kind, dims, "float64", X, labels)
     params = [p.data.copy() for p in model.parameters()]
-    bc.numpy_bn_step(params, X, labels)()
+    getattr(bc, baseline)(params, X, labels)()
     step()
     for mine, theirs in zip(model.parameters(), params):
         np.testing.assert_allclose(mine.data, theirs, rtol=1e-12, atol=1e-14)

@@ -14,20 +14,21 @@ from framework.errors import DataError
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def trained_run(tmp_path_factory, experiment_file: str, epochs: int):
+    run_dir = tmp_path_factory.mktemp(experiment_file.split(".")[0]) / "run"
+    experiment = load_experiment(ROOT / "experiments" / experiment_file, [f"trainer.epochs={epochs}"])
+    run_experiment(experiment, run_dir=run_dir, progress=False)
+    return run_dir
+
+
 @pytest.fixture(scope="module")
 def moons_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("moons")
-    experiment = load_experiment(ROOT / "experiments" / "moons_classifier.toml", ["trainer.epochs=15"])
-    run_experiment(experiment, run_dir=tmp / "run", progress=False)
-    return tmp / "run"
+    return trained_run(tmp_path_factory, "moons_classifier.toml", 15)
 
 
 @pytest.fixture(scope="module")
 def regression_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mlp")
-    experiment = load_experiment(ROOT / "experiments" / "sigmoid_mlp.toml", ["trainer.epochs=5"])
-    run_experiment(experiment, run_dir=tmp / "run", progress=False)
-    return tmp / "run"
+    return trained_run(tmp_path_factory, "sigmoid_mlp.toml", 5)
 
 
 POINTS = np.array([[0.0, 0.5], [1.0, -0.5], [-1.0, 0.2], [2.0, 0.3], [0.5, 0.25]])
