@@ -565,16 +565,12 @@ def check_registered_layer(name: str, in_features: int = 4) -> ConformanceReport
     try:
         make()
     except Exception as exc:
-        report = ConformanceReport(target=f"{cls.__name__} ({name})")
         if getattr(exc, "missing_init", False) or "super().__init__()" in str(exc):
-            detail = _missing_init_message(cls)
-        elif isinstance(exc, ConfigError) and any("required field is missing" in m for _, m in exc.problems):
-            detail = (f"cannot build from {config or 'no arguments'}: {exc}. Declare the arguments the kit should "
-                      f"use as a class attribute, e.g. conformance_config = {{\"out_features\": 3}}.")
-        else:
-            detail = f"cannot build from {config or 'no arguments'}: {type(exc).__name__}: {exc}"
-        report.results.append(CheckResult("construct", "failed", detail))
-        return report
+            report = ConformanceReport(target=f"{cls.__name__} ({name})")
+            report.results.append(CheckResult("construct", "failed", _missing_init_message(cls)))
+            return report
+        return _construct_failure(f"{cls.__name__} ({name})", "layer", config, exc,
+                                  where="a class attribute", example='{"out_features": 3}')
     return check_layer(make, in_features, registered_name=name, config=config)
 
 
@@ -782,11 +778,12 @@ def _registered_factory(kind: str, singular: str, name: str, label: str):
     return make, None
 
 
-def _construct_failure(target: str, kind_singular: str, config: dict, exc: Exception) -> ConformanceReport:
+def _construct_failure(target: str, kind_singular: str, config: dict, exc: Exception, *,
+                       where: str | None = None, example: str = "{...}") -> ConformanceReport:
     report = ConformanceReport(target=target)
     if isinstance(exc, ConfigError) and any("required field is missing" in m for _, m in exc.problems):
         detail = (f"cannot build from {config or 'no arguments'}: {exc}. Declare the arguments the kit should "
-                  f"use as an attribute of the {kind_singular}, e.g. conformance_config = {{...}}.")
+                  f"use as {where or f'an attribute of the {kind_singular}'}, e.g. conformance_config = {example}.")
     else:
         detail = f"cannot build from {config or 'no arguments'}: {type(exc).__name__}: {exc}"
     report.results.append(CheckResult("construct", "failed", detail))
