@@ -309,11 +309,25 @@ class Transposes(Layer):
         return dY.T
 
 
+class NeedsWidth(Layer):
+    """A layer whose constructor needs an argument the kit is not told (no conformance_config)."""
+
+    def __init__(self, in_features: int, width: int):
+        super().__init__()
+        self.in_features, self.width = in_features, width
+
+    def forward_pass(self, X, training):
+        return X, None
+
+    def backward_pass(self, dY, cache):
+        return dY
+
+
 class Plugin:
     @staticmethod
     @hookimpl
     def minidl_layers():
-        return {"forgets_init": ForgetsInit, "transposes": Transposes}
+        return {"forgets_init": ForgetsInit, "transposes": Transposes, "needs_width": NeedsWidth}
 
 
 @pytest.fixture
@@ -336,6 +350,14 @@ def test_a_layer_that_forgets_super_init_gets_the_fix_named(registered):
     text = registered_report.render()
     assert "add super().__init__() as its first line" in text and "conformance_config" not in text
     assert "_dtype" not in text
+
+
+def test_a_registered_layer_the_kit_cannot_build_says_how_to_declare_its_arguments(registered):
+    report = check_registered_layer("needs_width")
+    assert report.results[0].name == "construct" and report.results[0].status == "failed"
+    assert "width" in report.results[0].detail
+    assert report.results[0].detail.endswith('Declare the arguments the kit should use as a class attribute, '
+                                             'e.g. conformance_config = {"out_features": 3}.')
 
 
 def test_a_layer_returning_the_transpose_is_caught_in_its_own_forward(registered):
