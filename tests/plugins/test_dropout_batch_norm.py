@@ -189,14 +189,17 @@ def test_batch_norm_equals_torch_batchnorm1d(momentum, affine, dtype):
 
 def test_dropout_scaling_equals_torch():
     torch = pytest.importorskip("torch")
-    X = np.random.default_rng(0).uniform(1, 2, (30, 40))
+    X = np.random.default_rng(0).uniform(1, 2, (100, 400))
     ours = Dropout(0.25).seed(12)(X)
-    theirs = torch.nn.functional.dropout(torch.from_numpy(X), p=0.25, training=True).numpy()
+    with torch.random.fork_rng():  # seeded, so the draw is the same on every run, and the global stream is untouched
+        torch.manual_seed(0)
+        theirs = torch.nn.functional.dropout(torch.from_numpy(X), p=0.25, training=True).numpy()
     # Different generators, same rule: survivors are X / (1 - p), the rest 0, and the identity in eval.
+    # 40,000 draws: the kept fraction's standard deviation is 0.0022, so 0.015 is a 7-sigma band.
     for Y in (ours, theirs):
         kept = Y != 0
         np.testing.assert_allclose(Y[kept], X[kept] / 0.75, rtol=1e-15)
-        assert abs(kept.mean() - 0.75) < 0.03
+        assert abs(kept.mean() - 0.75) < 0.015
     np.testing.assert_array_equal(torch.nn.functional.dropout(torch.from_numpy(X), 0.25, training=False).numpy(),
                                   Dropout(0.25).predict(X))
 
