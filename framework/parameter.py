@@ -12,8 +12,12 @@ class Parameter:
     Attributes:
         data: the values, e.g. ``W`` of shape (out, in) or ``b`` of shape (out, 1).
         grad: dL/d(data), same shape and dtype as ``data``. A layer's
-            ``backward`` *sets* it (it does not accumulate); ``zero_grad``
-            resets it to zeros.
+            ``backward`` *sets* it (it does not accumulate), in place or by
+            assignment; ``zero_grad`` resets it to zeros. The array itself
+            may be replaced: an elementwise optimizer keeps the gradients
+            of small parameters in one contiguous buffer and makes ``grad``
+            a view of it (same shape, dtype and values). Write and read it
+            as ``param.grad`` each time; do not keep a reference to it.
         name: the name given by the owning layer ("W", "b", ...).
 
     Optimizers update ``data`` in place, so references to a parameter (and to

@@ -47,7 +47,9 @@ The layer checks (each reported by name):
   evaluation);
 * ``gradient_shapes``: each ``grad`` has its parameter's shape and dtype, dX has X's;
 * ``backward_sets_grads``: two identical steps (same state, same draws)
-  give identical grads (set, not accumulated);
+  give identical grads (set, not accumulated), the second written into
+  new ``grad`` arrays put in before it (an optimizer may replace them:
+  backward writes ``param.grad`` as it is, not an array kept from before);
 * ``backward_before_forward``: raises :class:`BackwardError`; so does a second backward;
 * ``no_cache_growth``: the cache is released by backward, inference keeps
   none, and reused buffers do not multiply over repeated steps;
@@ -361,8 +363,11 @@ def layer_checks(make_layer: Callable[[], Layer], in_features: int, *, m: int = 
         dY = rng.standard_normal(layer.forward(X_(), training=False).shape)
         restore = frozen_state(layer)  # the same state (and draws) for both steps
         grads = []
-        for _ in range(2):
+        for replaced in (False, False, True):
             restore()
+            if replaced:  # as an optimizer that keeps gradients contiguous does: new arrays, same shape
+                for p in layer.parameters():
+                    p.grad = np.full_like(p.data, np.nan)
             layer(X_())
             layer.backward(dY)
             grads.append({n: p.grad.copy() for n, p in layer.named_parameters()})
@@ -370,6 +375,10 @@ def layer_checks(make_layer: Callable[[], Layer], in_features: int, *, m: int = 
             expect(np.array_equal(grads[0][name], grads[1][name]),
                    f"{name}.grad differs between two identical steps: backward must set grads, not add to them "
                    f"(and state that changes must be a buffer, so that it is restored)")
+            expect(np.array_equal(grads[0][name], grads[2][name]),
+                   f"{name}.grad was not written after its array was replaced by a new one: backward must "
+                   f"write param.grad as it is at that call (in place or by assignment), not an array kept "
+                   f"from before (an optimizer may replace grad by a view of its own buffer)")
 
     def backward_before_forward():
         layer = fresh()

@@ -1,5 +1,7 @@
 """The conformance kit must catch broken layers, each by the check that fails."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -42,6 +44,18 @@ class WrongGradShape(Scale):
 class Accumulates(Scale):
     def backward_pass(self, dY, X):
         self.w.grad += (dY * X).sum(axis=1, keepdims=True)
+        return self.w.data * dY
+
+
+class KeepsGradReference(Scale):
+    """Writes through an array kept at construction: stale once an optimizer replaces w.grad."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self._dw = self.w.grad
+
+    def backward_pass(self, dY, X):
+        self._dw[...] = (dY * X).sum(axis=1, keepdims=True)
         return self.w.data * dY
 
 
@@ -91,6 +105,17 @@ def test_kit_catches_broken_layers(layer, check):
     assert check in report.failed, report.render()
     with pytest.raises(AssertionError, match=f"FAIL {check}"):
         assert_layer_conforms(layer, in_features=3)
+
+
+@pytest.mark.parametrize("layer,message", [
+    (Accumulates, r"w\.grad differs between two identical steps: backward must set grads, not add to them"),
+    (KeepsGradReference, r"w\.grad was not written after its array was replaced by a new one: backward must "
+                         r"write param\.grad as it is at that call"),
+])
+def test_kit_says_which_gradient_contract_a_layer_breaks(layer, message):
+    report = check_layer(layer, in_features=3)
+    assert report.failed == ["backward_sets_grads"], report.render()
+    assert re.search(message, report.render()), report.render()
 
 
 def test_reference_and_builtins_pass():
