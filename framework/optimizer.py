@@ -38,13 +38,15 @@ class Optimizer(ValidatedArguments):
     so that the several passes an update makes over the same numbers hit
     the cache instead of memory; and it updates the small parameters of one
     dtype (at most ``group_bytes`` each: biases, small layers) together, as
-    one block gathered from them and scattered back, so that the dozen numpy
-    calls of an update are paid once per step instead of once per
-    parameter. Both give the same numbers, bit for bit, as updating each
-    parameter alone: an elementwise update does the same operations on
-    every element wherever it sits. The state arrays of grouped parameters
-    are views of one shared array (``state_dict`` copies them as before).
-    ``data`` and ``grad`` stay the parameter's own arrays, updated in place.
+    one block, so that the dozen numpy calls of an update are paid once per
+    step instead of once per parameter. Both give the same numbers, bit for
+    bit, as updating each parameter alone: an elementwise update does the
+    same operations on every element wherever it sits. The state arrays and
+    the ``grad`` of grouped parameters become views of one shared array per
+    key (values kept; ``state_dict`` copies them as before), so backward
+    writes the gradients where the update reads them; ``data`` stays the
+    parameter's own array, gathered before the update and written back in
+    place after it. A ``grad`` a layer replaces by a new array is copied in.
     """
 
     #: Names of the hyperparameters saved in ``state_dict``, with their types
@@ -62,10 +64,10 @@ class Optimizer(ValidatedArguments):
     block_bytes: int = 1 << 18
 
     #: Parameters of at most this size are updated together (see above). Gathering
-    #: and scattering cost about a nanosecond per element and grouping saves the
-    #: per-call cost of the update's numpy calls (about 10 us per parameter), so
-    #: it pays for parameters up to a few thousand elements.
-    group_bytes: int = 1 << 15
+    #: and writing back ``data`` cost about a nanosecond per element, and grouping
+    #: saves the per-call cost of the update's numpy calls (about 10 us per
+    #: parameter), so it pays for parameters up to about ten thousand elements.
+    group_bytes: int = 1 << 16
 
     def __init__(self, params: Iterable[Parameter], lr: float):
         self.params: list[Parameter] = list(params)
@@ -135,7 +137,7 @@ class Optimizer(ValidatedArguments):
                 update(p, s)
             return
         groups = self._groups
-        if groups is None or not all(g.intact(self) for g in groups):
+        if groups is None or not all(g.ready(self) for g in groups):
             groups = self._groups = self._group_small_parameters()
         for g in groups:
             g.step(self)
@@ -254,14 +256,17 @@ class ParameterBlock(Parameter):
 
 
 class _SmallParameterGroup:
-    """Small parameters of one dtype updated as one block: gathered, updated, scattered back.
+    """Small parameters of one dtype updated as one block.
 
     Their state arrays are replaced by views of one flat array per key (the
-    values kept), so the state needs no gathering; ``data`` and ``grad``
-    are the parameters' own arrays, copied in before the update and ``data``
-    copied back after it. :meth:`intact` tells whether a parameter's arrays
-    were replaced since (``load_state_dict`` of a model, ``astype``): the
-    optimizer then groups afresh from the current arrays.
+    values kept), and so are their gradients: ``grad`` becomes a view of
+    the group's flat gradient, which backward then writes directly, so a
+    step gathers only ``data`` (copied in before the update and back after
+    it: references to ``data`` stay valid). A gradient replaced by a new
+    array of the same shape and dtype (a layer that assigns ``p.grad = ...``)
+    is copied in and the view put back; :meth:`ready` tells whether anything
+    else was replaced since (``load_state_dict`` of a model, ``astype``):
+    the optimizer then groups afresh from the current arrays.
     """
 
     def __init__(self, optimizer: Optimizer, members: list[int]):
@@ -272,36 +277,48 @@ class _SmallParameterGroup:
         bounds = np.cumsum([0, *sizes]).tolist()
         dtype = params[0].data.dtype
         self.data = np.empty(bounds[-1], dtype=dtype)
-        self.grad = np.empty(bounds[-1], dtype=dtype)
+        self.grad = np.concatenate([p.grad.reshape(-1) for p in params])
         self.state: dict[str, np.ndarray] = {}
         for key in states[0]:
             flat = self.state[key] = np.concatenate([s[key].reshape(-1) for s in states])
             for s, p, lo, hi in zip(states, params, bounds, bounds[1:]):
                 s[key] = flat[lo:hi].reshape(p.data.shape)
+        for p, lo, hi in zip(params, bounds, bounds[1:]):
+            p.grad = self.grad[lo:hi].reshape(p.data.shape)
         self.pieces = [self.data[lo:hi] for lo, hi in zip(bounds, bounds[1:])]
         self.params, self.states = tuple(params), tuple(states)
         self.datas, self.grads = tuple(p.data for p in params), tuple(p.grad for p in params)
         self.get_members = itemgetter(*members)  # a tuple: groups have two members or more
         self.data_flat = [p.data.reshape(-1) for p in params]
-        self.grad_flat = [p.grad.reshape(-1) for p in params]
         self.name = f"{len(params)} small parameters ({', '.join(p.name for p in params[:4])}" + \
             (", ...)" if len(params) > 4 else ")")
 
-    def intact(self, optimizer: Optimizer) -> bool:
+    def ready(self, optimizer: Optimizer) -> bool:
         """Whether the optimizer still holds these parameters and state dicts, and they these arrays.
 
-        Identity tests only (a few microseconds a step). State arrays are not
-        looked at: an elementwise update changes them in place, as the
-        blocked update requires, and ``load_state_dict`` writes into them.
+        Identity tests only (a few microseconds a step). A gradient replaced
+        by an array of its shape and dtype is copied into the group and its
+        view put back. State arrays are not looked at: an elementwise update
+        changes them in place, as the blocked update requires, and
+        ``load_state_dict`` writes into them.
         """
         params = self.params
-        return (all(map(is_, self.get_members(optimizer.params), params))
+        if not (all(map(is_, self.get_members(optimizer.params), params))
                 and all(map(is_, self.get_members(optimizer.state), self.states))
-                and all(map(is_, [p.data for p in params], self.datas))
-                and all(map(is_, [p.grad for p in params], self.grads)))
+                and all(map(is_, [p.data for p in params], self.datas))):
+            return False
+        if all(map(is_, [p.grad for p in params], self.grads)):
+            return True
+        for p, view in zip(params, self.grads):
+            if p.grad is not view:
+                grad = p.grad
+                if not (isinstance(grad, np.ndarray) and grad.shape == view.shape and grad.dtype == view.dtype):
+                    return False
+                np.copyto(view, grad)
+                p.grad = view
+        return True
 
     def step(self, optimizer: Optimizer) -> None:
-        np.concatenate(self.grad_flat, out=self.grad)
         np.concatenate(self.data_flat, out=self.data)
         optimizer._update_flat(self.data, self.grad, self.state, self.name)
         for flat, piece in zip(self.data_flat, self.pieces):

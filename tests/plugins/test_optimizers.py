@@ -268,6 +268,32 @@ def test_replaced_arrays_are_regrouped_from_their_current_values(rng):
     np.testing.assert_array_equal(clone.state_dict()["state"][0]["m"], reference.state_dict()["state"][0]["m"])
 
 
+@pytest.mark.parametrize("cls,kwargs", [(Adam, {"lr": 0.01}), (SGD, {"lr": 0.1, "momentum": 0.9})])
+def test_grouped_gradients_live_in_one_buffer_and_a_layer_may_still_assign_them(cls, kwargs, rng):
+    start = _mixed_params(rng, "float64")
+    grouped = [Parameter(p.data.copy(), p.name) for p in start]
+    alone = [Parameter(p.data.copy(), p.name) for p in start]
+    opt, reference = cls(grouped, **kwargs), cls(alone, **kwargs)
+    reference.group_bytes = 0
+    for step in range(5):
+        for i, (a, b) in enumerate(zip(grouped, alone)):
+            g = rng.standard_normal(a.shape)
+            b.grad[...] = g
+            if i == 1 and step % 2:  # a layer that assigns a new array, as `p.grad = dY @ X.T` does
+                a.grad = g.copy()
+            else:  # written in place, as `out=p.grad` does: into the group's buffer after the first step
+                a.grad[...] = g
+        opt.step()
+        reference.step()
+        for a, b in zip(grouped, alone):
+            np.testing.assert_array_equal(a.data, b.data)
+            np.testing.assert_array_equal(a.grad, b.grad)  # the values are kept, whatever the array
+    # The four small float64 parameters' gradients are views of one contiguous array; data stay their own.
+    bases = {id(p.grad.base) for p in grouped[:4]}
+    assert len(bases) == 1 and grouped[0].grad.base is opt._groups[0].grad
+    assert all(p.data.base is None for p in grouped)
+
+
 def test_blocked_update_keeps_only_block_sized_scratch(rng):
     p = Parameter(rng.standard_normal((500, 300)), "W")  # 1.2 MB of float64: 5 blocks of 256 KB
     p.grad[...] = 1.0
