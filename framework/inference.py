@@ -20,6 +20,7 @@ any problem reported in the same words.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import os
@@ -151,7 +152,8 @@ def _columns_by_name(path: Path, header: list[str], features, targets, n, need_t
     if missing:
         raise DataError(f"{path}: no column{'s' if len(missing) > 1 else ''} {', '.join(repr(m) for m in missing)}: "
                         f"the model was trained on the "
-                        f"features {', '.join(features)}. The file's columns: {', '.join(header)}")
+                        f"features {', '.join(features)}. The file's columns: {', '.join(header)}"
+                        f"{_near_names(missing, [h for h in header if h not in features and h not in targets])}")
     unknown = [h for h in header if h not in features and h not in targets]
     if unknown:
         raise DataError(f"{path}: column {', '.join(repr(u) for u in unknown)} is not a feature of the model "
@@ -163,6 +165,21 @@ def _columns_by_name(path: Path, header: list[str], features, targets, n, need_t
                         f"{', '.join(features)}. The file's columns: {', '.join(header)}")
     return {"features": [header.index(f) for f in features],
             "targets": [header.index(t) for t in targets] if need_targets else []}
+
+
+def _near_names(missing: list[str], spare: list[str]) -> str:
+    """". Did you mean 'X1' for 'x1'?" for the missing names a spare column nearly matches, else ""."""
+    pairs, case_only = [], False
+    for name in missing:
+        same_letters = [c for c in spare if c.casefold() == name.casefold()]
+        near = same_letters or difflib.get_close_matches(name, spare, n=1, cutoff=0.6)
+        if near:
+            pairs.append(f"{near[0]!r} for {name!r}")
+            spare = [c for c in spare if c != near[0]]
+            case_only = case_only or bool(same_letters)
+    if not pairs:
+        return ""
+    return f". Did you mean {', '.join(pairs)}?" + (" Names are matched exactly, case included" if case_only else "")
 
 
 def _columns_by_position(path: Path, width: int, features, targets, n, need_targets) -> dict[str, list[int]]:

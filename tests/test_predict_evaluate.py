@@ -73,6 +73,12 @@ def test_columns_are_matched_by_name_in_any_order_and_the_target_may_be_there(mo
 @pytest.mark.parametrize("header, rows, message", [
     (["x1", "x3"], [[1, 2]], "a.csv: no column 'x2': the model was trained on the features x1, x2. "
                              "The file's columns: x1, x3"),
+    (["X1", "x2"], [[1, 2]], "a.csv: no column 'x1': the model was trained on the features x1, x2. "
+                             "The file's columns: X1, x2. Did you mean 'X1' for 'x1'? Names are matched exactly, "
+                             "case included"),
+    (["x_1", "X2"], [[1, 2]], "a.csv: no columns 'x1', 'x2': the model was trained on the features x1, x2. "
+                              "The file's columns: x_1, X2. Did you mean 'x_1' for 'x1', 'X2' for 'x2'? Names "
+                              "are matched exactly, case included"),
     (["x1", "x2", "id"], [[1, 2, 3]], "a.csv: column 'id' is not a feature of the model (x1, x2) nor its "
                                       "target (label); remove it"),
     (["x1", "x2"], [[1, "abc"]], "a.csv, line 2, column 'x2': cannot read 'abc' as a number"),
