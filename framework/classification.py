@@ -55,6 +55,30 @@ def true_classes(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.argmax(y, axis=0)
 
 
+def default_classes(loss, out_rows: int, target_names: list[str] | None = None) -> list[str] | None:
+    """The class names of a classification run whose data names no classes, or None.
+
+    A loss declaring ``classification`` makes a classifier of a model with
+    one output row (binary: the classes "0" and "1") or of C > 1 rows when
+    the loss also takes one row of class indices (``1 in
+    loss.target_rows(C)``, as ``cross_entropy``: one class among C). Its
+    classes are then named by the C target columns when the data has that
+    many named ones (probability or one-hot columns such as ``pa, pb, pc``:
+    the column of each class's probability names the class), else "0" ..
+    "C-1", the class indices. A loss of C > 1 rows that takes no class
+    indices (``bce`` on C columns: C yes/no questions) names none: None.
+    """
+    if not getattr(loss, "classification", False):
+        return None
+    if out_rows == 1:
+        return ["0", "1"]
+    if 1 not in loss.target_rows(out_rows):
+        return None
+    if target_names is not None and len(target_names) == out_rows and len(set(target_names)) == out_rows:
+        return [str(name) for name in target_names]
+    return [str(k) for k in range(out_rows)]
+
+
 def n_classes(y_hat: np.ndarray) -> int:
     """C for (C, m) scores, 2 for one binary output row."""
     return max(int(y_hat.shape[0]), 2)

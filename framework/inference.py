@@ -79,7 +79,8 @@ def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
         columns = _columns_by_name(path, table.names, features, targets, n, need_targets)
     else:
         columns = _columns_by_position(path, table.width, features, targets, n, need_targets)
-    labels = columns["targets"] if classes else []
+    # One target column of a classifier holds labels; several (one per class) hold numbers, as in training.
+    labels = columns["targets"] if classes and len(columns["targets"]) == 1 else []
     text = [table.strings(c) for c in labels]  # first: their pass over the rows checks the widths for numbers()
     # In the file's order: when they are all its columns, numbers() reads them without copying them out.
     numeric = sorted(set(columns["features"] + columns["targets"]) - set(labels))
@@ -89,7 +90,8 @@ def _read_csv(path: Path, model: Layer, need_targets: bool) -> Table:
     y = None
     if labels:
         y = np.stack([_class_indices(t, classes, lambda row, c=c: f"{table.path}, line {table.line_of_row(row)}, "
-                                                                  f"column {table.names[c]!r}")
+                                                                  f"column {table.names[c]!r}",
+                                     probabilities=_binary_probabilities(model))
                       for c, t in zip(labels, text)])
     elif columns["targets"]:
         y = _rows(values, [at[c] for c in columns["targets"]])
@@ -101,7 +103,12 @@ def _rows(values: np.ndarray, index: list[int]) -> np.ndarray:
     return np.ascontiguousarray(values.T[index])
 
 
-def _class_indices(labels: np.ndarray, classes: list[str], where) -> np.ndarray:
+def _binary_probabilities(model: Layer) -> bool:
+    """Whether a label column may hold probabilities: a model of one output row and the classes "0", "1"."""
+    return model.info.classes == ["0", "1"] and model.info.meta.out_features == 1
+
+
+def _class_indices(labels: np.ndarray, classes: list[str], where, probabilities: bool = False) -> np.ndarray:
     """``labels``, the text of a target column, as class indices (m,); ``where(row)`` names a row.
 
     A label is a class's name; when no class name is a number (cat, dog), a
@@ -109,6 +116,9 @@ def _class_indices(labels: np.ndarray, classes: list[str], where) -> np.ndarray:
     classes "1", "2", "3" of integer labels), a number is only ever a name,
     read as training reads it ("1.0" is the class "1"), so that the label 0
     is not silently the index of the class "1".
+    ``probabilities`` (a binary model of the classes "0" and "1",
+    :func:`_binary_probabilities`): a number in [0, 1] that names no class
+    is the probability of the class "1", the target bce takes (0.25).
     Each distinct label is looked up once; the first row with a label that is
     none of these is an error naming its row.
     """
@@ -120,6 +130,10 @@ def _class_indices(labels: np.ndarray, classes: list[str], where) -> np.ndarray:
     if by_name:
         normal = label_names(distinct, True, "").tolist()  # given the names, it raises nothing
         index = np.array([names.get(label, math.nan) for label in normal], dtype=np.float64)
+        if probabilities:
+            for i in np.flatnonzero(np.isnan(index)):
+                value = float(normal[i]) if is_number(normal[i]) else math.nan
+                index[i] = value if 0.0 <= value <= 1.0 else math.nan
     else:
         index = np.array([_class_index(label, names, len(classes)) for label in distinct.tolist()],
                          dtype=np.float64)
@@ -220,7 +234,8 @@ def _read_npz(path: Path, model: Layer, need_targets: bool) -> Table:
         if y.shape[1] != X.shape[0]:
             raise DataError(f"{path}: X has {X.shape[0]} examples (rows) but y has {y.shape[1]}")
         if model.info.classes and y.shape[0] == 1:  # labels, read as a CSV's
-            y = _class_indices(_npz_labels(y[0], path), model.info.classes, lambda row: f"{path}, y[{row}]")[None]
+            y = _class_indices(_npz_labels(y[0], path), model.info.classes, lambda row: f"{path}, y[{row}]",
+                               probabilities=_binary_probabilities(model))[None]
         else:
             y = y.astype(np.float64)
     bad = ~np.isfinite(X)

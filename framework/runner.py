@@ -39,7 +39,7 @@ from typing import Any, Callable
 import numpy as np
 
 from framework.checkpoint import Checkpoint, checkpoint_position, find_checkpoints, load_checkpoint
-from framework.classification import confusion_matrix, metric_scores, n_classes
+from framework.classification import confusion_matrix, default_classes, metric_scores, n_classes
 from framework.checkpoint import run_provenance  # provenance of summary.json
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
@@ -93,6 +93,9 @@ class PreparedRun:
     callbacks: list
     trainer: Trainer
     log_keys: list[str]
+    #: The class names of a classification run: the data's (``train.classes``), else the defaults of
+    #: :func:`framework.classification.default_classes`; None for regression.
+    classes: list[str] | None = None
 
 
 def check_targets(experiment: Experiment, logs: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -217,7 +220,8 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
             problems.append((f"targets.{key}", _unknown_key(key, keys, val is not None)))
     if problems:
         raise ConfigError(problems, source)
-    return PreparedRun(experiment, train, val, scaler, model, loss, optimizer, callbacks, trainer, keys)
+    classes = train.classes if train.classes is not None else default_classes(loss, out, train.target_names)
+    return PreparedRun(experiment, train, val, scaler, model, loss, optimizer, callbacks, trainer, keys, classes)
 
 
 # ----------------------------------------------------------------------------
@@ -373,8 +377,9 @@ def confusion_summary(prepared: PreparedRun) -> dict[str, Any]:
     train, val = prepared.train, prepared.val
     split, data = ("validation", val) if val is not None else ("training", train)
     y_hat = metric_scores(prepared.trainer.predict(data.X), prepared.trainer.loss)
-    n = len(train.classes) if train.classes is not None else n_classes(y_hat)
-    labels = list(train.classes) if train.classes is not None else [str(i) for i in range(n)]
+    classes = prepared.classes if prepared.classes is not None else train.classes
+    n = len(classes) if classes is not None else n_classes(y_hat)
+    labels = list(classes) if classes is not None else [str(i) for i in range(n)]
     return {"split": split, "labels": labels, "rows": "true class", "columns": "predicted class",
             "matrix": confusion_matrix(y_hat, data.y, n).tolist()}
 
@@ -402,7 +407,7 @@ def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
         "targets": check_targets(experiment, logs),
         "seconds": round(time.perf_counter() - started, 3),
         "standardization": prepared.scaler.state_dict() if prepared.scaler else None,
-        "classes": prepared.train.classes,
+        "classes": prepared.classes,
         # provenance: the distribution and version of every plugin whose component the run used
         "plugins": run_provenance(experiment.model_dump(mode="json", exclude_none=True, include=_COMPONENT_SECTIONS), [prepared.model, prepared.loss, prepared.optimizer,
                                                          *trainer.callbacks, *trainer.metrics.values()]),
@@ -418,7 +423,8 @@ def _train(prepared: PreparedRun, run_dir: Path | None, started: float, *, resum
                             resume_from=resume_from)
     summary = _summary(p, started, **extra)
     if run_dir is not None:
-        save_run_model(run_dir / MODEL_FILE, p.model, p.experiment, p.train, epoch=summary["model_epoch"])
+        save_run_model(run_dir / MODEL_FILE, p.model, p.experiment, p.train, classes=p.classes,
+                       epoch=summary["model_epoch"])
         atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n", what="summary")
     return RunResult(p.experiment, p.model, p.trainer, history, summary, run_dir)
 

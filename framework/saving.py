@@ -220,17 +220,19 @@ def build_layer(node: LayerNode, dtype: str, where: str, source: str) -> Layer:
 # ----------------------------------------------------------------------------
 # Saving
 # ----------------------------------------------------------------------------
-def save_run_model(path: str | os.PathLike, model: Layer, experiment, train, **info: Any) -> Path:
+def save_run_model(path: str | os.PathLike, model: Layer, experiment, train, *,
+                   classes: list[str] | None = None, **info: Any) -> Path:
     """``RUN/model.npz``: the model a run returns, with what the run knows of its data.
 
     ``experiment`` gives the loss and metrics (for ``minidl evaluate``),
     ``train`` (the training :class:`~framework.Dataset`) the feature and
-    target names and the class names; ``info`` is recorded as is (the
-    experiment's name is added).
+    target names and the class names, unless ``classes`` gives them (a
+    classification run's default names, ``PreparedRun.classes``); ``info``
+    is recorded as is (the experiment's name is added).
     """
     loss = {"type": experiment.loss.type, **experiment.loss.args}
     return save_model(model, path, feature_names=train.feature_names, target_names=train.target_names,
-                      classes=train.classes, loss=loss, metrics=list(experiment.trainer.metrics),
+                      classes=train.classes if classes is None else classes, loss=loss, metrics=list(experiment.trainer.metrics),
                       info={"experiment": experiment.name, **info})
 
 
@@ -455,9 +457,15 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def predicted_labels(model: Layer, y_hat: np.ndarray, classes: list[str]) -> list[str]:
-    """The class name of each column: arg-max of :func:`class_probabilities` (p >= 0.5 for one row)."""
+def predicted_labels(model: Layer, y_hat: np.ndarray, classes: list[str] | None = None) -> list[str]:
+    """The class name of each column: arg-max of :func:`class_probabilities` (p >= 0.5 for one row).
+
+    ``classes`` None names the classes by their indices, "0" .. "C-1" (the
+    default names a classification run without class names gets).
+    """
     probs = class_probabilities(model, y_hat)
+    if classes is None:
+        classes = [str(k) for k in range(probs.shape[0])]
     if len(classes) != probs.shape[0]:
         raise ModelFileError(f"the model outputs {probs.shape[0]} class probabilities but names "
                              f"{len(classes)} classes ({', '.join(classes)})")

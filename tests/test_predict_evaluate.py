@@ -458,3 +458,152 @@ def test_write_predictions_refuses_an_output_it_cannot_write(tmp_path):
         write_predictions({"prediction": [1.0]}, tmp_path / "p.json")
     write_predictions({"prediction": [1.0]}, tmp_path / "p.CSV")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.CSV"]
+
+
+# ----------------------------------------------------------------------------
+# Classifiers whose data names no classes: default names, kept as named classes are
+# ----------------------------------------------------------------------------
+def softmax_by_hand(z):
+    """Softmax over the rows, written out independently of framework.saving."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=0))
+    return e / e.sum(axis=0)
+
+
+def small_experiment(tmp_path, source: str, loss: str = "cross_entropy", out: int = 3):
+    (tmp_path / "e.toml").write_text(
+        f'[model]\nlayers = [{{ type = "linear", out_features = 6 }}, {{ type = "tanh" }}, '
+        f'{{ type = "linear", out_features = {out} }}]\n[loss]\ntype = "{loss}"\n'
+        f'[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\nmetrics = ["accuracy"]\n' + source)
+    return load_experiment(tmp_path / "e.toml")
+
+
+def integer_labels(m=30, seed=0):
+    X = np.random.default_rng(seed).standard_normal((m, 4))
+    return X, (np.arange(m) % 3).astype(np.int64)
+
+
+def test_a_cross_entropy_run_on_integer_labels_predicts_labels_and_probabilities(tmp_path, capsys):
+    """An npz of integer labels without `classes = true`: predict used to print the logits under
+    prediction_0..2, and summary.json said classes null beside a confusion matrix of labels 0, 1, 2."""
+    import json
+
+    X, y = integer_labels()
+    np.savez(tmp_path / "train.npz", X=X, y=y)
+    run_experiment(small_experiment(tmp_path, '[data.source]\ntype = "npz"\npath = "train.npz"\n'),
+                   run_dir=tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["classes"] == summary["confusion_matrix"]["labels"] == ["0", "1", "2"]
+    model = load_model(tmp_path / "run")
+    assert model.info.classes == ["0", "1", "2"]
+    new = np.random.default_rng(5).standard_normal((4, 4))
+    np.savez(tmp_path / "q.npz", X=new)
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.npz")]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "label,p_0,p_1,p_2"
+    rows = rows_of(text)
+    p = softmax_by_hand(model.predict(new.T))
+    np.testing.assert_allclose([[float(r[f"p_{k}"]) for r in rows] for k in range(3)], p, rtol=1e-12, atol=0)
+    assert [r["label"] for r in rows] == [str(k) for k in np.argmax(p, axis=0)]
+    # evaluate reads the integer labels as the class names they now are, with the loss of training
+    np.savez(tmp_path / "e.npz", X=new, y=np.array([0, 1, 2, 1]))
+    assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "e.npz")]) == 0
+    ce = -np.mean(np.log(p[[0, 1, 2, 1], np.arange(4)]))
+    assert capsys.readouterr().out.splitlines()[1] == f"loss      {ce:.6g}"
+
+
+def test_probability_target_columns_name_the_classes(tmp_path, capsys):
+    """Targets pa, pb, pc (one probability per class): predict used to print the logits under the headers
+    pa, pb, pc, where probabilities were expected."""
+    import json
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((30, 2))
+    P = softmax_by_hand(rng.standard_normal((3, 30))).T
+    write_csv(tmp_path / "soft.csv", ["x1", "x2", "pa", "pb", "pc"], np.column_stack([X, P]).tolist())
+    run_experiment(small_experiment(tmp_path, '[data.source]\ntype = "csv"\npath = "soft.csv"\n'
+                                              'target_columns = ["pa", "pb", "pc"]\n'),
+                   run_dir=tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["classes"] == summary["confusion_matrix"]["labels"] == ["pa", "pb", "pc"]
+    model = load_model(tmp_path / "run")
+    assert (model.info.classes, model.info.target_names) == (["pa", "pb", "pc"], ["pa", "pb", "pc"])
+    new = rng.standard_normal((5, 2))
+    write_csv(tmp_path / "q.csv", ["x1", "x2"], new.tolist())
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.csv")]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "label,p_pa,p_pb,p_pc"
+    rows = rows_of(text)
+    p = softmax_by_hand(model.predict(new.T))
+    np.testing.assert_allclose([[float(r[f"p_{c}"]) for r in rows] for c in ("pa", "pb", "pc")], p,
+                               rtol=1e-12, atol=0)
+    assert [r["label"] for r in rows] == [["pa", "pb", "pc"][k] for k in np.argmax(p, axis=0)]
+    # evaluate reads the probability columns as numbers, as training did
+    Q = softmax_by_hand(rng.standard_normal((3, 5)))
+    path = write_csv(tmp_path / "l.csv", ["pc", "x1", "pa", "x2", "pb"],
+                     np.column_stack([Q[2], new[:, 0], Q[0], new[:, 1], Q[1]]).tolist())
+    assert main(["evaluate", str(tmp_path / "run"), str(path)]) == 0
+    ce = -np.mean(np.sum(Q * np.log(p), axis=0))
+    assert capsys.readouterr().out.splitlines()[1] == f"loss      {ce:.6g}"
+
+
+def test_a_binary_run_on_numbers_names_its_classes_0_and_1(tmp_path, capsys):
+    """bce_with_logits on a 0/1 column: label and p_0, p_1 (the sigmoid of the logit); evaluate still takes
+    probabilities as targets, as training did."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 2))
+    write_csv(tmp_path / "b.csv", ["x1", "x2", "t"], np.column_stack([X, X[:, 0] > 0]).astype(float).tolist())
+    run_experiment(small_experiment(tmp_path, '[data.source]\ntype = "csv"\npath = "b.csv"\n'
+                                              'target_columns = ["t"]\n', loss="bce_with_logits", out=1),
+                   run_dir=tmp_path / "run", progress=False)
+    model = load_model(tmp_path / "run")
+    assert model.info.classes == ["0", "1"]
+    new = rng.standard_normal((4, 2))
+    write_csv(tmp_path / "q.csv", ["x1", "x2"], new.tolist())
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.csv")]) == 0
+    rows = rows_of(capsys.readouterr().out)
+    z = model.predict(new.T)[0]
+    p1 = 1 / (1 + np.exp(-z))
+    np.testing.assert_allclose([float(r["p_1"]) for r in rows], p1, rtol=1e-12, atol=0)
+    assert [r["label"] for r in rows] == ["1" if v >= 0 else "0" for v in z]
+    t = np.array([0.0, 1.0, 0.25, 0.8])
+    path = write_csv(tmp_path / "l.csv", ["x1", "x2", "t"], np.column_stack([new, t]).tolist())
+    assert main(["evaluate", str(tmp_path / "run"), str(path)]) == 0
+    bce = -np.mean(t * np.log(p1) + (1 - t) * np.log(1 - p1))
+    assert capsys.readouterr().out.splitlines()[1] == f"loss      {bce:.6g}"
+    write_csv(tmp_path / "bad.csv", ["x1", "x2", "t"], [[0, 0, 2]])
+    assert main(["evaluate", str(tmp_path / "run"), str(tmp_path / "bad.csv")]) == 1
+    assert "line 2, column 't': '2' is not one of the model's classes (0, 1)" in capsys.readouterr().err
+
+
+def test_a_python_run_on_arrays_has_default_class_names(tmp_path):
+    """run_experiment(exp, data=(X, y)): summary and model name the classes; predicted_labels(m, y_hat,
+    m.info.classes) used to raise a bare TypeError for classes None."""
+    from framework import class_probabilities, predicted_labels
+
+    X, y = integer_labels()
+    result = run_experiment(small_experiment(tmp_path, ""), data=(X.T, y[None].astype(float)),
+                            run_dir=tmp_path / "run", progress=False)
+    assert result.summary["classes"] == ["0", "1", "2"]
+    model = load_model(tmp_path / "run")
+    y_hat = model.predict(X.T)
+    expected = [str(k) for k in np.argmax(y_hat, axis=0)]
+    assert predicted_labels(model, y_hat, model.info.classes) == expected
+    assert predicted_labels(model, y_hat) == predicted_labels(model, y_hat, None) == expected
+    np.testing.assert_allclose(class_probabilities(model, y_hat), softmax_by_hand(y_hat), rtol=1e-12, atol=0)
+
+
+def test_a_multi_label_run_keeps_its_outputs_unnamed(tmp_path, capsys):
+    """bce_with_logits on two target columns is two yes/no questions, not one class among two: no class
+    names, the outputs under the target columns' names as before."""
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((20, 2))
+    write_csv(tmp_path / "m.csv", ["x1", "x2", "a", "b"],
+              np.column_stack([X, X[:, 0] > 0, X[:, 1] > 0]).astype(float).tolist())
+    run_experiment(small_experiment(tmp_path, '[data.source]\ntype = "csv"\npath = "m.csv"\n'
+                                              'target_columns = ["a", "b"]\n', loss="bce_with_logits", out=2),
+                   run_dir=tmp_path / "run", progress=False)
+    assert load_model(tmp_path / "run").info.classes is None
+    write_csv(tmp_path / "q.csv", ["x1", "x2"], [[0.5, -0.5]])
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.csv")]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "a,b"
