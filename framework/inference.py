@@ -278,7 +278,27 @@ def prediction_columns(model: Layer, y_hat: np.ndarray) -> dict[str, list]:
         return columns
     names = info.target_names if info.target_names and len(info.target_names) == y_hat.shape[0] else (
         ["prediction"] if y_hat.shape[0] == 1 else [f"prediction_{k}" for k in range(y_hat.shape[0])])
+    multi_label = _multi_label(info)
+    if multi_label:
+        # C yes/no questions (bce or bce_with_logits on C target columns): each one's probability.
+        from framework.saving import sigmoid_probabilities
+        p = sigmoid_probabilities(y_hat) if multi_label == "logits" else y_hat
+        return {f"p_{name}": p[k].tolist() for k, name in enumerate(names)}
     return {name: y_hat[k].tolist() for k, name in enumerate(names)}
+
+
+def _multi_label(info) -> str | None:
+    """For a classifier without classes (C yes/no questions), what its outputs are: "logits" or
+    "probabilities" (the loss's ``expects``); None for a regression model."""
+    from framework.registry import registry
+
+    name = (info.loss or {}).get("type")
+    if not isinstance(name, str) or ("losses", name) not in registry:
+        return None
+    loss = registry.get("losses", name)
+    if not getattr(loss, "classification", False):
+        return None
+    return "logits" if getattr(loss, "expects", None) == "logits" else "probabilities"
 
 
 OUTPUT_SUFFIXES = (".csv", ".npz")

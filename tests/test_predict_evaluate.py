@@ -593,9 +593,9 @@ def test_a_python_run_on_arrays_has_default_class_names(tmp_path):
     np.testing.assert_allclose(class_probabilities(model, y_hat), softmax_by_hand(y_hat), rtol=1e-12, atol=0)
 
 
-def test_a_multi_label_run_keeps_its_outputs_unnamed(tmp_path, capsys):
+def test_a_multi_label_run_predicts_each_labels_probability(tmp_path, capsys):
     """bce_with_logits on two target columns is two yes/no questions, not one class among two: no class
-    names, the outputs under the target columns' names as before."""
+    names; predict used to print the logits under the target columns' names, now each one's probability."""
     rng = np.random.default_rng(4)
     X = rng.standard_normal((20, 2))
     write_csv(tmp_path / "m.csv", ["x1", "x2", "a", "b"],
@@ -604,6 +604,37 @@ def test_a_multi_label_run_keeps_its_outputs_unnamed(tmp_path, capsys):
                                               'target_columns = ["a", "b"]\n', loss="bce_with_logits", out=2),
                    run_dir=tmp_path / "run", progress=False)
     assert load_model(tmp_path / "run").info.classes is None
-    write_csv(tmp_path / "q.csv", ["x1", "x2"], [[0.5, -0.5]])
+    new = np.array([[0.5, -0.5], [40.0, -40.0], [-3.0, 2.0]])
+    write_csv(tmp_path / "q.csv", ["x1", "x2"], new.tolist())
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.csv")]) == 0
-    assert capsys.readouterr().out.splitlines()[0] == "a,b"
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "p_a,p_b"
+    rows = rows_of(text)
+    z = load_model(tmp_path / "run").predict(new.T)
+    p = 1 / (1 + np.exp(-np.clip(z, -700, 700)))  # the logistic function, by hand
+    np.testing.assert_allclose([[float(r["p_a"]) for r in rows], [float(r["p_b"]) for r in rows]], p,
+                               rtol=1e-12, atol=1e-300)
+    assert ((0 < p) & (p < 1)).any() and not np.allclose(p, z)  # probabilities, not the logits
+
+
+def test_a_multi_label_bce_run_predicts_its_own_probabilities(tmp_path, capsys):
+    """bce on two columns: the model ends in a sigmoid, so its outputs are the probabilities, written as is."""
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((20, 2))
+    write_csv(tmp_path / "m.csv", ["x1", "x2", "a", "b"],
+              np.column_stack([X, X[:, 0] > 0, X[:, 1] > 0]).astype(float).tolist())
+    (tmp_path / "e.toml").write_text(
+        '[model]\nlayers = [{ type = "linear", out_features = 2 }, { type = "sigmoid" }]\n[loss]\ntype = "bce"\n'
+        '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\n'
+        '[data.source]\ntype = "csv"\npath = "m.csv"\ntarget_columns = ["a", "b"]\n')
+    run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
+    model = load_model(tmp_path / "run")
+    assert model.info.classes is None
+    new = np.array([[0.5, -0.5], [-3.0, 2.0]])
+    write_csv(tmp_path / "q.csv", ["x1", "x2"], new.tolist())
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "q.csv")]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == "p_a,p_b"
+    rows = rows_of(text)
+    np.testing.assert_array_equal([[float(r["p_a"]) for r in rows], [float(r["p_b"]) for r in rows]],
+                                  model.predict(new.T))
