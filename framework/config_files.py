@@ -195,16 +195,40 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items() if v is not None) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     raise InvalidTypeError(f"cannot write {type(value).__name__} to TOML")
 
 
+def null_paths(value: Any, path: str = "") -> list[str]:
+    """The dotted paths of every ``None`` (JSON's null) in ``value``: what TOML, which has no null, cannot hold."""
+    if value is None:
+        return [path]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in null_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in null_paths(v, f"{path}[{i}]")]
+    return []
+
+
+def toml_problems(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each null in ``data`` as a (path, message) problem: TOML cannot write it, and leaving it out
+    would change its meaning (``momentum = null`` is not the default momentum)."""
+    return [(path, "is None (null in JSON), which TOML cannot hold: TOML has no null, and leaving the key "
+                   "out would mean its default instead; save the experiment as .json") for path in null_paths(data)]
+
+
 def to_toml(data: dict[str, Any], prefix: str = "") -> str:
-    """Serialise nested dicts/lists to TOML (``None`` values are left out)."""
+    """Serialise nested dicts/lists to TOML.
+
+    A ``None`` anywhere is refused (:class:`ConfigError` naming its path):
+    TOML has no null, and leaving the key out could change what it means.
+    """
+    if not prefix:
+        problems = toml_problems(data)
+        if problems:
+            raise ConfigError(problems)
     lines, tables, arrays = [], [], []
     for key, value in data.items():
-        if value is None:
-            continue
         if isinstance(value, dict):
             tables.append((key, value))
         elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
@@ -235,6 +259,10 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, what: str = "file")
 def write_config(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     path = Path(path)
     if path.suffix == ".toml":
+        problems = toml_problems(data)
+        if problems:
+            raise ConfigError([(where, f"{message} (e.g. {path.with_suffix('.json').name})")
+                               for where, message in problems], str(path))
         return atomic_write_text(path, to_toml(data))
     if path.suffix == ".json":
         return atomic_write_text(path, json.dumps(data, indent=2) + "\n")

@@ -230,16 +230,49 @@ class Experiment(BaseModel):
         return experiment
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude_none=True)
+        """The experiment as plain data. A field left at ``None`` is left out (it means its default),
+        but a component argument given as ``None`` where its default is something else
+        (batch norm's ``momentum = None``, the cumulative average) is kept: it is a different computation."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for kind, block, dumped in self._blocks(data):
+            nulls = [k for k, v in block.args.items() if v is None and not _defaults_to_none(kind, block.type, k)]
+            if nulls:  # back in, where the block had them
+                items = {"type": dumped["type"], **{k: dumped.get(k) for k in block.args if k in dumped or k in nulls}}
+                dumped.clear()
+                dumped.update(items)
+        return data
+
+    def _blocks(self, data: dict[str, Any]) -> list[tuple[str, Block, dict[str, Any]]]:
+        """Each component block: (its kind, the Block, its dict in ``data``, which is a ``model_dump`` of self)."""
+        found = [("layers", b, d) for b, d in zip(self.model.layers, data["model"]["layers"])]
+        found += [("losses", self.loss, data["loss"]), ("optimizers", self.optimizer, data["optimizer"])]
+        if self.data is not None:
+            found.append(("datasets", self.data.source, data["data"]["source"]))
+        found += [("callbacks", b, d) for b, d in zip(self.trainer.callbacks, data["trainer"]["callbacks"])]
+        return found
 
     def save(self, path: str | Path) -> Path:
-        """Write the experiment as .toml or .json (atomically)."""
+        """Write the experiment as .toml or .json (atomically).
+
+        TOML has no null: an experiment holding a ``None`` argument (see
+        :meth:`to_dict`) is refused as .toml (:class:`ConfigError` naming it);
+        save it as .json.
+        """
         return write_config(path, self.to_dict())
 
     @property
     def base_dir(self) -> Path:
         """Where relative data paths are resolved: the file's folder, else the working directory."""
         return self._base_dir or Path.cwd()
+
+
+def _defaults_to_none(kind: str, name: str, arg: str) -> bool:
+    """Whether component ``name``'s argument ``arg`` defaults to None (so None is the same as leaving it out)."""
+    try:
+        field = registry.config_model(kind, name).model_fields.get(arg)
+    except MinidlError:
+        return False
+    return field is not None and not field.is_required() and field.default_factory is None and field.default is None
 
 
 _SWEEP_LOC = re.compile(r"^sweep\.parameters\.(.+?)\.(grid|distribution(?:\.(?:uniform|loguniform|int|choice))?)"

@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy as np
 import pytest
@@ -152,3 +153,28 @@ def test_python_construction_also_checks_components():
     data = copy_base(loss={"type": "msee"})
     with pytest.raises(ValueError, match="can't find 'msee' in registry losses. Did you mean 'mse'"):
         Experiment(**data)
+
+
+def test_a_none_argument_is_kept_and_toml_refuses_it_naming_its_path(tmp_path):
+    data = copy_base()
+    data["model"]["layers"].insert(1, {"type": "batch_norm", "momentum": None})
+    exp = Experiment.from_dict(data)
+    assert exp.to_dict()["model"]["layers"][1] == {"type": "batch_norm", "momentum": None}
+    with pytest.raises(ConfigError, match=re.escape(
+            "1 problem in " + str(tmp_path / "e.toml") + ":\n  model.layers[1].momentum: is None (null in JSON), "
+            "which TOML cannot hold: TOML has no null, and leaving the key out would mean its default instead; "
+            "save the experiment as .json (e.g. e.json)")):
+        exp.save(tmp_path / "e.toml")
+    assert not (tmp_path / "e.toml").exists()
+    loaded = load_experiment(exp.save(tmp_path / "e.json"))
+    assert loaded.to_dict() == exp.to_dict() and loaded.model.layers[1].args == {"momentum": None}
+    with pytest.raises(ConfigError, match=r"model\.layers\[1\]\.momentum: is None"):
+        to_toml(exp.to_dict())
+
+
+def test_a_none_argument_that_is_its_default_is_left_out(tmp_path):
+    data = copy_base()
+    data["model"]["layers"][0]["seed"] = None  # linear's seed defaults to None
+    exp = Experiment.from_dict(data)
+    assert "seed" not in exp.to_dict()["model"]["layers"][0]
+    assert load_experiment(exp.save(tmp_path / "e.toml")).to_dict() == exp.to_dict()
