@@ -177,9 +177,12 @@ def run_data(run_dir: str | os.PathLike):
     """The dataset a run trained on, rebuilt from its stored experiment."""
     from framework.experiment import build_dataset, load_experiment
 
-    spec = Path(run_dir) / "experiment.toml"
-    if not spec.is_file():
-        raise DataError(f"{run_dir}: no experiment.toml, so the run's data cannot be drawn (is it a run directory?)")
+    from framework.rundir import spec_path
+
+    spec = spec_path(run_dir)
+    if spec is None:
+        raise DataError(f"{run_dir}: no experiment.toml (or experiment.json), so the run's data cannot be drawn "
+                        f"(is it a run directory?)")
     return build_dataset(load_experiment(spec))
 
 

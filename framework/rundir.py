@@ -2,7 +2,8 @@
 
 A run directory (see docs/checkpoints.md) holds one run::
 
-    experiment.toml   the spec the run was created with (never rewritten)
+    experiment.toml   the spec the run was created with (never rewritten); experiment.json
+                      instead when the spec holds a None, which TOML cannot hold
     checkpoints/      where the checkpoint callback writes (for --resume)
     metrics.csv       one row per epoch
     summary.json      final record: the returned model's metrics, targets, early stopping
@@ -41,6 +42,17 @@ except ImportError:  # pragma: no cover - not POSIX: fall back on pid liveness
 
 LOCK_NAME = ".lock"
 MAX_SUFFIX = 100_000
+#: The run's stored spec: TOML, or JSON when the spec holds a None (null), which TOML cannot hold.
+SPEC_NAMES = ("experiment.toml", "experiment.json")
+
+
+def spec_path(run_dir: str | os.PathLike) -> Path | None:
+    """The stored spec of the run in ``run_dir`` (see :data:`SPEC_NAMES`), or None when it has none."""
+    for name in SPEC_NAMES:
+        path = Path(run_dir) / name
+        if path.is_file():
+            return path
+    return None
 
 
 def safe_name(name: str) -> str:

@@ -3,7 +3,9 @@
 A run directory (created by :func:`framework.rundir.create_run_dir`) holds::
 
     experiment.toml      the spec the run was created with (overrides applied,
-                         defaults filled, data paths absolute); never rewritten
+                         defaults filled, data paths absolute); never rewritten.
+                         experiment.json instead when the spec holds a None
+                         (batch norm's momentum), which TOML cannot hold
     metrics.csv          one row per epoch (MetricsLogger), each epoch once
     checkpoints/         atomic checkpoints (ModelCheckpoint), for --resume
     summary.json         the record: metrics of the model returned, targets,
@@ -51,7 +53,7 @@ from framework.optimizer import Optimizer
 from framework.paths import confine_callback_paths
 from framework.registry import registry
 from framework.saving import save_run_model
-from framework.rundir import RunLock, create_run_dir
+from framework.rundir import SPEC_NAMES, RunLock, create_run_dir, spec_path
 from framework.trainer import History, Trainer
 from framework.types import LOG_KEY
 
@@ -476,16 +478,21 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         on_run_dir(run_dir)
     with RunLock(run_dir):
         spec = spec_dict(experiment)
-        atomic_write_text(run_dir / SPEC_FILE, _spec_text(spec), what="spec")
+        name, text = _spec_file(spec)
+        atomic_write_text(run_dir / name, text, what="spec")
         _bind(prepared, run_dir, spec)
         return _train(prepared, run_dir, started, resumed_from=None,
                       initialized_from=str(init.path) if init else None)
 
 
-def _spec_text(spec: dict[str, Any]) -> str:
-    from framework.config_files import to_toml
+def _spec_file(spec: dict[str, Any]) -> tuple[str, str]:
+    """The name and text of the run's stored spec: TOML, or JSON when the spec holds a None
+    (TOML has no null, and leaving it out would run the default instead)."""
+    from framework.config_files import null_paths, to_toml
 
-    return to_toml(spec)
+    if null_paths(spec):
+        return SPEC_NAMES[1], json.dumps(spec, indent=2) + "\n"
+    return SPEC_NAMES[0], to_toml(spec)
 
 
 # ----------------------------------------------------------------------------
@@ -522,12 +529,14 @@ def initial_weights(source: str | Path, *, need_optimizer: bool = False) -> Chec
 # Resuming
 # ----------------------------------------------------------------------------
 def find_run_dir(path: Path) -> Path:
-    """The run directory holding ``path`` (itself, or the nearest folder above with an experiment.toml)."""
+    """The run directory holding ``path`` (itself, or the nearest folder above with an experiment.toml
+    or experiment.json)."""
     path = Path(path)
     for candidate in [path, *path.parents][:6]:
-        if candidate.is_dir() and (candidate / SPEC_FILE).is_file():
+        if candidate.is_dir() and spec_path(candidate) is not None:
             return candidate
-    raise CheckpointError(f"{path} is not in a run directory (no {SPEC_FILE} in it or in the folders above); "
+    raise CheckpointError(f"{path} is not in a run directory (no {' or '.join(SPEC_NAMES)} in it or in the "
+                          f"folders above); "
                           f"to start a new run from its weights: minidl run EXPERIMENT --init-from {path}")
 
 
@@ -546,7 +555,7 @@ def _newest_readable(run_dir: Path, chosen: Path | None) -> Checkpoint:
         raise CheckpointError(
             f"{run_dir} has no checkpoint (checkpoint-*.npz in any folder of it): the run stopped before its "
             f"first one was saved, so there is nothing to resume. Start it again in a new run directory with: "
-            f"minidl run {run_dir / SPEC_FILE}")
+            f"minidl run {spec_path(run_dir) or run_dir / SPEC_FILE}")
     newest = found[-1]
     try:
         return load_checkpoint(newest)
@@ -584,18 +593,19 @@ def resume_run(target: str | Path, *, experiment: Experiment | None = None, over
     run_dir = find_run_dir(target if target.is_dir() else target.parent)
     with RunLock(run_dir) as lock:
         ckpt = _newest_readable(run_dir, None if target.is_dir() else target)
-        spec_file = str(run_dir / SPEC_FILE)
+        stored = spec_path(run_dir) or run_dir / SPEC_FILE
+        spec_file, spec_name = str(stored), stored.name
         if not ckpt.spec:
             raise CheckpointError(f"{ckpt.path} stores no experiment spec, so it cannot be resumed by "
                                   f"minidl run; resume it in Python with Trainer.fit(..., resume_from=...)")
         truth = _normalized(ckpt.spec, f"{ckpt.path} (stored spec)")
-        created = _normalized(read_config(run_dir / SPEC_FILE), spec_file)
+        created = _normalized(read_config(stored), spec_file)
         edited = [d for d in spec_differences(created, truth) if d[0] not in RESUMABLE_CHANGES]
         if edited:
-            raise _refusal([(path, f"{SPEC_FILE} says {_fmt(a)}, the checkpoint's stored spec {_fmt(b)}")
+            raise _refusal([(path, f"{spec_name} says {_fmt(a)}, the checkpoint's stored spec {_fmt(b)}")
                             for path, a, b in edited],
-                           f"{SPEC_FILE} was edited after the run started; a resume follows the stored spec, so "
-                           f"put {SPEC_FILE} back as it was, or start a new run from these weights with "
+                           f"{spec_name} was edited after the run started; a resume follows the stored spec, so "
+                           f"put {spec_name} back as it was, or start a new run from these weights with "
                            f"--init-from", spec_file)
         if experiment is not None:
             new = spec_dict(experiment)

@@ -21,6 +21,8 @@ directory, and writes ``results.csv``, ``results.md`` and, with matplotlib,
 
 A sweep directory::
 
+    sweep.toml           the experiment as given, sweep section included (sweep-experiment.json
+                         instead when it holds a null, which TOML cannot hold)
     sweep.json           the trials (overrides and full specs), objective, and each trial's result
     results.csv          one row per trial, full precision
     results.md           the same, sorted by the objective
@@ -451,7 +453,7 @@ def run_sweep(sweep: Sweep, *, sweeps_dir: str | Path = "sweeps", sweep_dir: str
     runner = make_backend(backend, jobs=jobs, address=address) if isinstance(backend, str) else backend
     if sweep_dir is None:
         sweep_dir = new_sweep_dir(sweep.name, sweeps_dir)
-        atomic_write_text(sweep_dir / "sweep.toml", _sweep_toml(sweep))
+        atomic_write_text(sweep_dir / _document_name(sweep), _document_text(sweep))
     sweep_dir = Path(sweep_dir).resolve()
     with RunLock(sweep_dir):  # a second run of this sweep is refused; a dead one's lock is taken over
         return _run_locked(sweep, sweep_dir, dict(results or {}), runner, progress, log)
@@ -506,9 +508,18 @@ def _one_line(sweep: Sweep, result: dict[str, Any]) -> str:
     return f"{result['status']}: {result.get('error') or ''}".rstrip(": ")
 
 
-def _sweep_toml(sweep: Sweep) -> str:
-    from framework.config_files import to_toml
+def _document_name(sweep: Sweep) -> str:
+    """sweep.toml, or sweep-experiment.json when the experiment holds a None (null), which TOML cannot hold."""
+    from framework.config_files import null_paths
 
+    return "sweep-experiment.json" if null_paths(sweep.document) else "sweep.toml"
+
+
+def _document_text(sweep: Sweep) -> str:
+    from framework.config_files import null_paths, to_toml
+
+    if null_paths(sweep.document):
+        return json.dumps(sweep.document, indent=2) + "\n"
     return to_toml(sweep.document) if sweep.document else ""
 
 

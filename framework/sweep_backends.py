@@ -32,7 +32,7 @@ from framework.errors import MinidlError
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS",
                   "NUMEXPR_NUM_THREADS", "BLIS_NUM_THREADS")
 #: The files a fresh trial writes; a trial restarted from scratch removes only these.
-TRIAL_FILES = ("experiment.toml", "metrics.csv", "metrics.jsonl", "summary.json", "model.npz")
+TRIAL_FILES = ("experiment.toml", "experiment.json", "metrics.csv", "metrics.jsonl", "summary.json", "model.npz")
 INTERRUPT_GRACE = 60.0  # seconds a running trial gets to save its checkpoint after Ctrl-C
 
 

@@ -566,3 +566,53 @@ def test_the_quickstart_shows_what_minidl_run_prints(tmp_path, capsys, monkeypat
     dated = re.compile(r"-\d{8}-\d{6}$", re.M)
     assert timed.search(block) and dated.search(block)
     assert dated.sub("-T", timed.sub(" in T,", out)).strip() == dated.sub("-T", timed.sub(" in T,", block)).strip()
+
+
+# A spec holding a None that is not its default: batch norm's cumulative average (momentum = null, JSON only).
+CUMULATIVE = {
+    "name": "cumulative", "seed": 3,
+    "model": {"layers": [{"type": "linear", "out_features": 8}, {"type": "batch_norm", "momentum": None},
+                         {"type": "tanh"}, {"type": "linear", "out_features": 1}]},
+    "loss": {"type": "mse"}, "optimizer": {"type": "adam", "lr": 0.01},
+    "data": {"validation_split": 0.25, "source": {"type": "synthetic_nonlinear", "n_samples": 200}},
+    "trainer": {"epochs": 2, "batch_size": 20},
+}
+
+
+def test_a_run_whose_spec_holds_a_none_stores_it_as_json_and_resumes_bit_for_bit(tmp_path, capsys):
+    source = tmp_path / "cumulative.json"
+    source.write_text(json.dumps(CUMULATIVE))
+    code, _, err = run_cli(capsys, "run", str(source), "--runs-dir", str(tmp_path / "A"), "--quiet")
+    assert code == 0, err
+    run_dir = only_run_dir(tmp_path / "A")
+    # TOML has no null: the spec is stored as JSON, and loads back equal to the one given
+    assert not (run_dir / "experiment.toml").exists()
+    stored = load_experiment(run_dir / "experiment.json")
+    assert stored.to_dict() == load_experiment(source).to_dict()
+    assert stored.to_dict()["model"]["layers"][1] == {"type": "batch_norm", "momentum": None}
+    assert load_checkpoint(find_checkpoints(run_dir)[-1]).spec["model"]["layers"][1]["momentum"] is None
+    code, out, err = run_cli(capsys, "run", "--resume", str(run_dir), "--set", "trainer.epochs=4", "--quiet")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "run", str(source), "--set", "trainer.epochs=4", "--runs-dir", str(tmp_path / "B"),
+                           "--quiet")
+    assert code == 0, err
+    straight = only_run_dir(tmp_path / "B")
+    assert (run_dir / "metrics.csv").read_text() == (straight / "metrics.csv").read_text()
+    with np.load(run_dir / "model.npz") as resumed, np.load(straight / "model.npz") as whole:
+        assert sorted(resumed.files) == sorted(whole.files)
+        for key in resumed.files:
+            np.testing.assert_array_equal(resumed[key], whole[key], err_msg=key)
+        # the oracle: a cumulative average of the 4 epochs' batches is not what momentum 0.1 gives
+        default = run_experiment(load_experiment(source, ["trainer.epochs=4", "model.layers[1].momentum=0.1"]),
+                                 progress=False)
+        assert not np.array_equal(whole["state/1.running_mean"],
+                                  default.model.state_dict()["1.running_mean"])
+    # a sweep's trial stores it the same way
+    code, _, err = run_cli(capsys, "sweep", str(source), "--grid", "seed=3,4", "--sweeps-dir", str(tmp_path / "S"),
+                           "--quiet")
+    assert code == 0, err
+    sweep_dir = only_run_dir(tmp_path / "S")
+    assert json.loads((sweep_dir / "sweep-experiment.json").read_text())["model"]["layers"][1]["momentum"] is None
+    assert not (sweep_dir / "sweep.toml").exists()
+    trial = load_experiment(sweep_dir / "trial-0000" / "experiment.json")
+    assert trial.to_dict()["model"]["layers"][1]["momentum"] is None
