@@ -152,6 +152,12 @@ class Layer(ValidatedArguments):
     #: them from ``self.rng``, whose state is saved with the layer's state.
     stochastic: bool = False
 
+    #: The fewest examples (columns) a training batch must hold: 2 for batch
+    #: norm, which estimates a variance over the batch. The Trainer (and
+    #: ``minidl validate``) refuse a ``batch_size`` that leaves a smaller
+    #: batch before anything trains (:func:`framework.trainer.batch_size_problem`).
+    min_training_batch: int = 1
+
     def __new__(cls, *args, **kwargs):
         # The constructor's arguments, kept so that model.save can record the
         # architecture of any layer, built from a file or from Python.

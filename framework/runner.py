@@ -54,7 +54,8 @@ from framework.paths import confine_callback_paths
 from framework.registry import registry
 from framework.saving import save_run_model
 from framework.rundir import SPEC_NAMES, RunLock, create_run_dir, spec_path
-from framework.trainer import History, Trainer
+from framework.sequential import Sequential
+from framework.trainer import History, Trainer, batch_size_problem
 from framework.types import LOG_KEY
 
 #: Spec fields that may differ when a run is resumed: they cannot change what
@@ -192,6 +193,9 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         except (MinidlError, ValueError, TypeError) as exc:
             raise ConfigError([("trainer", str(exc))], source) from None
     problems: list[tuple[str, str]] = []
+    batches = _batch_size_problem(experiment, model, train, val)
+    if batches is not None:  # the Trainer would refuse it at fit; said here with the experiment's paths
+        raise ConfigError([batches], source)
     # The loss and the metrics against the data, with the untrained model.
     y_hat = trainer.predict(train.X)
     try:
@@ -224,6 +228,30 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         raise ConfigError(problems, source)
     classes = train.classes if train.classes is not None else default_classes(loss, out, train.target_names)
     return PreparedRun(experiment, train, val, scaler, model, loss, optimizer, callbacks, trainer, keys, classes)
+
+
+def _batch_size_problem(experiment: Experiment, model: Layer, train: Dataset,
+                        val: Dataset | None) -> tuple[str, str] | None:
+    """``trainer.batch_size`` against the training split and the layers' ``min_training_batch``
+    (batch norm's 2), as (path, message), or None."""
+    problem = batch_size_problem(model, train.n_examples, experiment.trainer.batch_size)
+    if problem is None:
+        return None
+    index, _, rest = problem.layer.partition(".")
+    # A Standardize layer the data put first shifts the model's layers by one from the spec's.
+    offset = len(model.layers) - len(experiment.model.layers) if isinstance(model, Sequential) else -1
+    if offset >= 0 and index.isdigit() and int(index) >= offset:
+        i = int(index) - offset
+        layer = f"model.layers[{i}]{''.join(f'[{p}]' for p in rest.split('.')) if rest else ''} " \
+                f"({experiment.model.layers[i].type})"
+    else:
+        layer = problem.layer_repr
+    message = problem.message(layer)
+    split = experiment.data.validation_split if experiment.data is not None else 0.0
+    if val is not None and split:
+        message += (f" (data.validation_split = {split} leaves {problem.n} of the {problem.n + val.n_examples} "
+                    f"examples for training)")
+    return ("data" if problem.n < problem.needs else "trainer.batch_size"), message
 
 
 # ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -20,7 +21,7 @@ from framework.classification import metric_scores
 from framework.checks import check_hyperparameter, check_positive_int
 from framework.data import check_arrays
 from framework.errors import (CheckpointError, ConfigError, DTypeError, DataError, InvalidTypeError,
-                              MinidlError, MissingKeyError, TrainingError)
+                              MinidlError, MissingKeyError, ShapeError, TrainingError)
 from framework.layer import Layer
 from framework.loss import Loss, pairing_problem
 from framework.memory import check_bytes
@@ -136,6 +137,54 @@ def metric_name(metric: Callable, where: str = "metrics") -> str:
     return name
 
 
+@dataclass(frozen=True)
+class BatchSizeProblem:
+    """An epoch of ``n`` examples in batches of ``batch_size`` has a batch (``smallest``) with fewer
+    examples than the layer named ``layer`` (a dotted name in the model) ``needs`` in training."""
+
+    layer: str
+    layer_repr: str
+    needs: int
+    n: int
+    batch_size: int
+    smallest: int
+    choices: tuple[int, ...]  # the nearest batch sizes below and above that leave no such batch
+
+    def message(self, layer: str) -> str:
+        """What is wrong and what would do, with ``layer`` naming the layer (``model.layers[1] (batch_norm)``)."""
+        needs = f"{layer} needs at least {self.needs} examples in every training batch"
+        if self.n < self.needs:
+            return (f"the training data has {self.n} example{'s' * (self.n != 1)}, but {needs}; "
+                    f"no batch size can give it that: use more training data")
+        full, last = divmod(self.n, self.batch_size)
+        choices = " or ".join(str(c) for c in self.choices)
+        return (f"{self.batch_size} leaves a last batch of {last} example{'s' * (last != 1)} ({self.n} training "
+                f"examples make {full} batch{'es' * (full != 1)} of {self.batch_size} and a last one of {last}), "
+                f"but {needs}; choose a batch size that leaves no smaller batch, e.g. {choices}")
+
+
+def batch_size_problem(model: Layer, n: int, batch_size: int) -> BatchSizeProblem | None:
+    """Whether training ``model`` on ``n`` examples in batches of ``batch_size`` gives some layer a batch
+    smaller than its :attr:`~framework.layer.Layer.min_training_batch` (batch norm's 2), or None."""
+    layers = [("", model)]
+    for name, layer in layers:  # every layer, containers' children included
+        children = layer.named_children() if isinstance(layer, Layer) else ()
+        layers += [(f"{name}.{child}" if name else child, sub) for child, sub in children]
+    name, layer, needs = max(((name, layer, int(getattr(layer, "min_training_batch", 1))) for name, layer in layers),
+                             key=lambda item: item[2])
+
+    def smallest(b: int) -> int:
+        return n % b or min(b, n)
+
+    if n >= needs and smallest(batch_size) >= needs:
+        return None
+    below = next((b for b in range(batch_size - 1, max(needs, batch_size - 100_000) - 1, -1)
+                  if smallest(b) >= needs), None)
+    above = next((b for b in range(batch_size + 1, min(n, batch_size + 100_000)) if smallest(b) >= needs), n)
+    choices = tuple(b for b in (below, above) if b is not None and n >= needs)
+    return BatchSizeProblem(name, repr(layer), needs, n, batch_size, smallest(batch_size), choices)
+
+
 def _overrides(cb: Callback, event: str) -> bool:
     return getattr(type(cb), event) is not getattr(Callback, event)
 
@@ -153,6 +202,8 @@ class Trainer:
             instead continues a checkpoint up to ``epochs`` in total.
         batch_size: examples per step; the last batch of an epoch may be
             smaller (its loss is weighted by its size in the epoch's mean).
+            ``fit`` refuses one that leaves a batch smaller than a layer's
+            ``min_training_batch`` (batch norm's 2) before anything trains.
         shuffle: draw one permutation per epoch; batches are contiguous
             slices of it.
         seed: seeds the shuffling and ``validation_split``; same seed, same
@@ -304,6 +355,11 @@ class Trainer:
             self._check_dtype(Xv, "validation data X")
             self._check_dtype(yv, "validation data y")
             validation_data = (Xv, yv)
+        problem = batch_size_problem(self.model, X.shape[1], self.batch_size)
+        if problem is not None:  # before anything trains: batch norm would fail at the epoch's last batch
+            where = "".join(f"[{part}]" for part in problem.layer.split(".")) if problem.layer else ""
+            message = problem.message(f"model{where} ({problem.layer_repr})")
+            raise ShapeError(f"Trainer: {message}" if problem.n < problem.needs else f"Trainer: batch_size={message}")
         if resume_from is not None:
             ckpt = resume_from if isinstance(resume_from, Checkpoint) else load_checkpoint(resume_from)
             ckpt.apply(self.model, self.optimizer)

@@ -249,6 +249,8 @@ class BatchNorm(Layer):
     conformance_config: dict = {}
     #: The course's L2 penalises weights only: the scale and shift are left out, like a bias.
     unpenalized = ("gamma", "beta")
+    #: The unbiased variance of the running statistics divides by m - 1.
+    min_training_batch = 2
 
     def __init__(self, in_features: PositiveInt, *, momentum: UnitClosed | None = 0.1, eps: PositiveFloat = 1e-5,
                  affine: bool = True, dtype: FloatDType = "float64"):

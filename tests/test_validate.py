@@ -15,7 +15,8 @@ from framework.cli import main
 from framework.trainer import Trainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-LINEAR, MLP, MOONS = (EXPERIMENTS / f"{n}.toml" for n in ("linear_regression", "sigmoid_mlp", "moons_classifier"))
+LINEAR, MLP, MOONS, DIGITS = (EXPERIMENTS / f"{n}.toml"
+                              for n in ("linear_regression", "sigmoid_mlp", "moons_classifier", "digits_mlp"))
 
 # (experiment, --set overrides, the dotted path the error must name; None: valid)
 # Every shipped experiment (a sweep's file is run by `minidl sweep`, trial by trial, not by `minidl run`).
@@ -39,6 +40,8 @@ CORPUS = [(path, [], None) for path in SHIPPED] + [
     (LINEAR, ["model.layers=[{type='linear', out_features=4}, {type='linear', in_features=5, out_features=1}]"],
      "model.layers[1]"),
     (MOONS, ["trainer.callbacks=[{type='checkpoint', every_epochs=-1}]"], "trainer.callbacks[0]"),
+    (DIGITS, ["trainer.batch_size=1437"], "trainer.batch_size"),               # batch norm's last batch of 1
+    (DIGITS, ["data.validation_split=0.216"], "trainer.batch_size"),           # 1409 = 22 * 64 + 1 left to train
 ]
 
 
@@ -94,3 +97,25 @@ def test_the_measured_cases_are_refused_by_validate_with_suggestions(capsys):
     assert "(val_* keys need data.validation_split > 0)" in err
     assert main(["validate", str(MOONS), "--set", "targets.val_mse.max=1.0"]) == 2
     assert "(add 'mse' to trainer.metrics to log it)" in capsys.readouterr().err
+
+
+def test_a_batch_size_leaving_batch_norm_a_batch_of_one_is_refused_with_the_sizes_that_work(capsys):
+    # digits: 1797 images, 20% held out, 1438 left to train on; batch_size 1437 leaves a last batch of 1
+    assert main(["validate", str(DIGITS), "--set", "trainer.batch_size=1437"]) == 2
+    err = capsys.readouterr().err
+    blocks = re.findall(r"```text\n(.*?)```", (EXPERIMENTS.parent / "docs" / "trainer.md").read_text(), re.S)
+    assert err.replace(str(DIGITS), "experiments/digits_mlp.toml") in blocks  # the docs show it
+    assert err == (
+        f"minidl: error: 1 problem in {DIGITS}:\n"
+        f"  trainer.batch_size: 1437 leaves a last batch of 1 example (1438 training examples make 1 batch of 1437 "
+        f"and a last one of 1), but model.layers[1] (batch_norm) needs at least 2 examples in every training "
+        f"batch; choose a batch size that leaves no smaller batch, e.g. 1436 or 1438 (data.validation_split = 0.2 "
+        f"leaves 1438 of the 1797 examples for training)\n")
+    # with data.standardize the model's layer 2 is the spec's model.layers[1]
+    assert main(["validate", str(DIGITS), "--set", "data.validation_split=0.216", "--set", "data.standardize=true"]) == 2
+    assert ("  trainer.batch_size: 64 leaves a last batch of 1 example (1409 training examples make 22 batches of 64 "
+            "and a last one of 1), but model.layers[1] (batch_norm) needs at least 2 examples in every training "
+            "batch; choose a batch size that leaves no smaller batch, e.g. 63 or 65 (data.validation_split = 0.216 "
+            "leaves 1409 of the 1797 examples for training)\n") in capsys.readouterr().err
+    for fine in ("1436", "1438"):
+        assert main(["validate", str(DIGITS), "--set", f"trainer.batch_size={fine}"]) == 0

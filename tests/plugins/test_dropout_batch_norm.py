@@ -1,5 +1,7 @@
 """Dropout and batch normalisation: the kit, gradients, PyTorch parity, state and exact resume."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -258,3 +260,46 @@ def test_without_the_saved_generator_a_resume_would_differ(tmp_path):
     ckpt.state.pop("3.rng")
     with pytest.raises(CheckpointError, match="missing generator state 3.rng"):
         _trainer(4).fit(X, y, resume_from=ckpt)
+
+
+# ----------------------------------------------------------------------------
+# A batch size leaving a last batch of 1 is refused before anything trains
+# ----------------------------------------------------------------------------
+def test_a_batch_size_leaving_a_last_batch_of_one_is_refused_before_training(rng):
+    X = rng.standard_normal((3, 5))
+    y = (X[:1] > 0).astype(np.int64)
+    model = Sequential([Linear(3, 4, seed=0), BatchNorm(4), ReLU(), Linear(4, 2, seed=1)])
+    before = model.state_dict()
+    trainer = Trainer(model, CrossEntropyLoss(), Adam(model.parameters(), lr=0.1), epochs=2, batch_size=4,
+                      progress=False)
+    with pytest.raises(ShapeError, match=re.escape(
+            "Trainer: batch_size=4 leaves a last batch of 1 example (5 training examples make 1 batch of 4 and a "
+            "last one of 1), but model[1] (BatchNorm(4, momentum=0.1, eps=1e-05)) needs at least 2 examples in "
+            "every training batch; choose a batch size that leaves no smaller batch, e.g. 3 or 5")):
+        trainer.fit(X, y)
+    for key, value in model.state_dict().items():  # nothing trained, not even the batches before the last
+        np.testing.assert_array_equal(value, before[key], err_msg=key)
+    assert len(trainer.history.epochs) == 0
+    trainer.batch_size = 3  # a suggested one trains
+    trainer.fit(X, y)
+    with pytest.raises(ShapeError, match=r"^Trainer: the training data has 1 example, but model\[1\] \(BatchNorm"):
+        trainer.fit(X[:, :1], y[:, :1])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_suggested_batch_sizes_are_the_nearest_that_leave_no_batch_of_one(seed):
+    from framework.trainer import batch_size_problem
+
+    model = Sequential([Linear(3, 4, seed=0), BatchNorm(4)])
+    draw = np.random.default_rng(seed)
+    for _ in range(200):
+        n, bs = (int(v) for v in draw.integers(2, 300, size=2))
+        batches = [min(bs, n - lo) for lo in range(0, n, bs)]  # as the Trainer slices them
+        problem = batch_size_problem(model, n, bs)
+        assert (problem is None) == (min(batches) >= 2), (n, bs)
+        if problem is None:
+            continue
+        assert problem.layer == "1" and problem.needs == 2 and problem.smallest == min(batches) == 1
+        fine = [b for b in range(2, n + 1) if min(min(b, n - lo) for lo in range(0, n, b)) >= 2]
+        below, above = [b for b in fine if b < bs], [b for b in fine if b > bs]
+        assert problem.choices == tuple(([below[-1]] if below else []) + [above[0]]), (n, bs)
