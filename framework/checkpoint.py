@@ -28,7 +28,8 @@ directory (``.checkpoint-....npz.XXXXXXXX.tmp``), flushed and fsynced, then
 renamed over the target, so a crash mid-write leaves the previous checkpoint
 intact; a temporary file left by a killed process is removed by
 :func:`remove_stale_temps` when the run starts again. A model whose parameters
-hold NaN or inf is never saved.
+or floating-point buffers (a batch norm's running statistics) hold NaN or inf
+is never saved.
 
 Extending the format (other areas add fields here): add an optional field
 with a default to :class:`CheckpointMeta` (or :class:`TrainerMeta` for
@@ -286,6 +287,9 @@ def save_checkpoint(path: str | os.PathLike, model, optimizer=None, *, trainer: 
         if not np.all(np.isfinite(p.data)):
             raise CheckpointError(f"refusing to save {path}: parameter {name} holds NaN or inf values")
     state = {n: a for n, a in model.state_dict().items() if n not in params}
+    for name, a in state.items():  # a diverged batch norm's running statistics, say
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise CheckpointError(f"refusing to save {path}: {name} holds NaN or inf values")
     arrays: dict[str, np.ndarray] = {f"param/{n}": p.data for n, p in params.items()}
     arrays.update((f"state/{n}", np.asarray(a)) for n, a in state.items())
     meta: dict[str, Any] = {

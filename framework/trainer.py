@@ -429,6 +429,7 @@ class Trainer:
                     logs.update(self.evaluate(X, y, prefix="", metrics_only=True))
                 if validation_data is not None:
                     logs.update(self.evaluate(*validation_data, prefix="val_"))
+                self._check_finite_logs(logs)
                 self.epoch += 1
                 self.batch = 0
                 self.history.append(self.epoch, logs)
@@ -515,6 +516,24 @@ class Trainer:
                 cb.on_batch_end(self, b, {"loss": value, "batch_size": n})
             if self._interrupted:
                 self._stop_on_interrupt()
+
+    def _check_finite_logs(self, logs: dict[str, float]) -> None:
+        """Stop at an epoch whose logged losses are not finite, before any callback records or saves it.
+
+        Each batch's loss is checked before its step; but an epoch's mean can
+        overflow, and the validation loss can be NaN while every training
+        batch's is finite (a batch norm's running variance overflowed: training
+        batches use their own statistics). A checkpoint of this epoch would
+        hold that state, and resuming from it would repeat the failure.
+        """
+        for key, what in (("loss", "training loss"), ("val_loss", "validation loss")):
+            value = logs.get(key)
+            if value is not None and not math.isfinite(value):
+                also = f" (training loss {logs['loss']:.4g})" if key != "loss" else ""
+                raise TrainingError(
+                    f"the {what} ({key}) became {value} at epoch {self.epoch + 1}{also}; training stopped "
+                    f"before the end of this epoch was recorded or saved (try a smaller learning rate, or "
+                    f"standardised inputs). Parameters were not saved in this state.")
 
     def _adjust_gradients(self, n: int, b: int, n_batches: int) -> float:
         """After backward: the L2 term (its gradient added), then clipping. Returns the loss term."""

@@ -474,15 +474,33 @@ def test_a_diverging_run_prints_the_resume_command_and_running_it_repeats_exactl
     small.write_text(SMALL.replace("epochs = 4", "epochs = 30"))
     code, out, err = run_cli(capsys, "run", str(small), "--runs-dir", str(runs), "--set", "optimizer.lr=0.8", "--quiet")
     run_dir = only_run_dir(runs)
-    assert code == 1 and "minidl: error: the loss became inf at epoch 27, batch 2 of 8" in err
-    newest = run_dir / "checkpoints" / "checkpoint-e00026-b000000.npz"
+    # the validation loss overflows first, at the end of epoch 26 (its last batch's loss, 1e304, is finite)
+    assert code == 1 and "minidl: error: the validation loss (val_loss) became inf at epoch 26 (training loss" in err
+    newest = run_dir / "checkpoints" / "checkpoint-e00025-b000000.npz"
     assert (f"minidl: the newest checkpoint is {newest}\nminidl: resume with: minidl run --resume {run_dir}\n"
             f"minidl: (a resume repeats the same computation exactly; to change it, start a new run from these "
             f"weights: minidl run EXPERIMENT --init-from {newest})\n") in err
     printed = re.search(r"resume with: minidl (.*)\n", err).group(1).split()
     code, out, err2 = run_cli(capsys, *printed, "--quiet")
-    assert code == 1 and "the loss became inf at epoch 27, batch 2 of 8" in err2  # the same run, exactly
-    assert metric_epochs(run_dir) == list(range(1, 27))
+    assert code == 1 and "the validation loss (val_loss) became inf at epoch 26" in err2  # the same run, exactly
+    assert metric_epochs(run_dir) == list(range(1, 26))
+
+
+def test_a_run_whose_validation_loss_is_nan_stops_at_that_epoch(tmp_path, capsys):
+    """Trial 12: batch norm's running variance overflowed, val_loss was nan from epoch 1 while the
+    training loss (1e304) stayed finite; all 20 epochs ran, then model.npz was refused and a resume
+    from a checkpoint holding the same values was suggested."""
+    runs = tmp_path / "runs"
+    code, out, err = run_cli(capsys, "run", str(ROOT / "experiments" / "digits_mlp.toml"), "--set",
+                             "optimizer.type=sgd", "--set", "optimizer.lr=1e8", "--quiet", "--runs-dir", str(runs))
+    run_dir = only_run_dir(runs)
+    assert code == 1
+    assert re.search(r"minidl: error: the validation loss \(val_loss\) became nan at epoch 1 \(training loss "
+                     r"[0-9.e+]+\); training stopped before the end of this epoch was recorded or saved", err), err
+    assert f"minidl: the run directory {run_dir} has no checkpoint yet; nothing to resume\n" in err
+    assert "refusing to save" not in err and "resume with" not in err
+    assert not (run_dir / "checkpoints").exists() or not list((run_dir / "checkpoints").iterdir())
+    assert not (run_dir / "model.npz").exists()
 
 
 def test_an_edited_experiment_toml_is_refused_on_resume(tmp_path, small, capsys):

@@ -96,3 +96,14 @@ def test_nan_parameters_are_never_saved(tmp_path):
     with pytest.raises(CheckpointError, match="parameter 0.W holds NaN or inf"):
         save_checkpoint(tmp_path / "c.npz", m)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_non_finite_buffers_are_never_saved(tmp_path):
+    """Trial 12: a diverged batch norm's running_var (inf) was checkpointed, and --resume was suggested from it."""
+    from plugins.layers import BatchNorm
+
+    m = Sequential([Linear(3, 2, seed=0), BatchNorm(2)])
+    m[1].running_var[1] = np.inf
+    with pytest.raises(CheckpointError, match=r"refusing to save .*c\.npz: 1\.running_var holds NaN or inf"):
+        save_checkpoint(tmp_path / "c.npz", m)
+    assert not (tmp_path / "c.npz").exists()

@@ -122,6 +122,61 @@ def test_non_finite_loss_stops_with_epoch_and_batch(tmp_path):
         np.testing.assert_array_equal(p.data, last.params[name])
 
 
+class NanWhenEvaluating(Layer):
+    """The identity while training; NaN at evaluation from epoch ``from_epoch`` on (as a diverged
+    batch norm's running statistics give while every training batch's loss stays finite)."""
+
+    def __init__(self, from_call=1):
+        super().__init__()
+        self.calls, self.from_call = 0, from_call
+
+    def forward_pass(self, X, training):
+        if not training:
+            self.calls += 1
+            if self.calls >= self.from_call:
+                return X * np.nan, None
+        return X, None
+
+    def backward_pass(self, dY, cache):
+        return dY
+
+
+def test_a_non_finite_validation_loss_stops_at_that_epoch(tmp_path):
+    X, y = data()
+    model = Sequential([Linear(3, 1, seed=0), NanWhenEvaluating(from_call=3)])
+    recorder = Recorder()
+    t = Trainer(model, MSELoss(), SGD(model.parameters(), lr=0.1), epochs=5, batch_size=16, progress=False,
+                callbacks=[ModelCheckpoint(tmp_path), recorder])
+    with pytest.raises(TrainingError, match=r"^the validation loss \(val_loss\) became nan at epoch 3 \(training "
+                                            r"loss [0-9.e+-]+\); training stopped before the end of this epoch was "
+                                            r"recorded or saved \(try a smaller learning rate, or standardised "
+                                            r"inputs\)\. Parameters were not saved in this state\.$"):
+        t.fit(X, y, validation_split=0.2)
+    # epochs 1 and 2 were recorded and checkpointed; epoch 3 reached no callback and no checkpoint
+    assert t.history.epochs.tolist() == [1, 2]
+    assert sorted(p.name for p in tmp_path.glob("*.npz")) == ["checkpoint-e00001-b000000.npz",
+                                                              "checkpoint-e00002-b000000.npz"]
+    assert [epoch for epoch, *_ in recorder.batches][-1] == 2  # epoch 3 (index 2) was trained
+
+
+def test_a_non_finite_epoch_loss_stops_too():
+    """Each batch's loss finite (1e308), their epoch mean is not: the logged loss is checked as well."""
+    from framework import Loss
+
+    class Huge(Loss):
+        def forward_pass(self, y_hat, y):
+            return 1e308, y_hat.shape
+
+        def backward_pass(self, shape):
+            return np.zeros(shape)
+
+    X, y = data()
+    model = Sequential([Linear(3, 1, seed=0)])
+    t = Trainer(model, Huge(), SGD(model.parameters(), lr=0.1), epochs=2, batch_size=16, progress=False)
+    with pytest.raises(TrainingError, match=r"^the training loss \(loss\) became inf at epoch 1"):
+        t.fit(X, y)
+
+
 def test_early_stopping_restores_best_weights():
     class Spy(Callback):
         def __init__(self):
