@@ -37,7 +37,7 @@ def main() -> int:
     predicted = model.predict(test.X).argmax(axis=0)     # inference: running statistics, no dropout
     truth = test.y[0].astype(int)
     accuracy = float(np.mean(predicted == truth))
-    print(f"trained {len(history)} epochs on {train.n_examples} images (final training loss "
+    print(f"trained {len(history.epochs)} epochs on {train.n_examples} images (final training loss "
           f"{history['loss'][-1]:.4f}); test accuracy on {test.n_examples} held-out images: {accuracy:.4f}")
     print("per class (label: correct/total):")
     print("  " + "  ".join(f"{label}: {np.sum((predicted == truth) & (truth == k))}/{np.sum(truth == k)}"
