@@ -307,10 +307,11 @@ def npz_file(path: str, x_key: str = "X", y_key: str = "y",
     p = _existing_file(path, "npz")
     arrays = read_npz(p, [x_key, y_key], error=DataError)
     X, y = arrays[x_key], arrays[y_key]
-    if layout == "rows":
-        X = X.reshape(len(X), -1).T if X.ndim in (1, 2) else X
     if classes == "auto":
         classes = y.dtype.kind == "U"  # names as text: class labels; numbers: values
+    _check_npz_example_counts(p, x_key, X, y_key, y, layout, labels=classes is not False)
+    if layout == "rows":
+        X = X.reshape(len(X), -1).T if X.ndim in (1, 2) else X
     class_names = None
     if classes is not False:
         if y.ndim == 2 and 1 not in y.shape:
@@ -319,6 +320,43 @@ def npz_file(path: str, x_key: str = "X", y_key: str = "y",
     elif layout == "rows":
         y = y.reshape(len(y), -1).T if y.ndim in (1, 2) else y
     return Dataset(X, y, name=str(p), classes=class_names)
+
+
+_LAYOUTS = {"rows": "one example per row", "columns": "examples as columns, (features, m)"}
+
+
+def _npz_examples(arr: np.ndarray, layout: str, labels: bool) -> int | None:
+    """How many examples ``arr`` holds as stored in the file, read with ``layout``; None: not a 1-D/2-D array."""
+    if labels:
+        return arr.size  # one class label per example, whatever the layout
+    if arr.ndim == 1:
+        return len(arr)
+    if arr.ndim == 2:
+        return arr.shape[0] if layout == "rows" else arr.shape[1]
+    return None
+
+
+def _check_npz_example_counts(p, x_key: str, X: np.ndarray, y_key: str, y: np.ndarray, layout: str,
+                              labels: bool) -> None:
+    """X and y must agree on the number of examples; said with the shapes stored in the file.
+
+    (check_arrays would see them after the layout's transpose, and its advice
+    to transpose row-major data is backwards for a file already (features, m).)
+    """
+    counts = {lay: (_npz_examples(X, lay, False), _npz_examples(y, lay, labels)) for lay in _LAYOUTS}
+    mx, my = counts[layout]
+    if mx is None or my is None or mx == my:
+        return
+    message = (f"{p}: {x_key} and {y_key} disagree on the number of examples with layout = \"{layout}\" "
+               f"({_LAYOUTS[layout]}): the file's {x_key} has shape {X.shape}, {mx} examples; its {y_key} "
+               f"has shape {y.shape}, {my} examples.")
+    other = "columns" if layout == "rows" else "rows"
+    ox, oy = counts[other]
+    if ox is not None and ox == oy:
+        message += (f" {x_key} looks stored as (features, m), examples as columns: set layout = \"columns\""
+                    if other == "columns" else
+                    f" The file holds one example per row: set layout = \"rows\" (the default)")
+    raise DataError(message)
 
 
 # The file sources need a file: the kit is run on them by tests/plugins/test_datasets.py instead.

@@ -319,3 +319,36 @@ def test_an_empty_first_target_is_a_missing_value_not_a_class_label(tmp_path):
     path.write_text("a,label\n1,cat\n2,\n3,dog\n")
     with pytest.raises(DataError, match=r"line 3: a class label is missing \(an empty cell\); fill or drop the row"):
         csv_file(str(path), target_columns=["label"])
+
+
+def test_npz_already_column_major_names_the_stored_shapes_and_suggests_layout_columns(tmp_path):
+    """Trial 12: X (4, 150), y (150,) with the default layout reported X's transposed shape (150, 4)
+    and advised to transpose row-major data, which is backwards."""
+    path = tmp_path / "cols.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, X=rng.standard_normal((4, 150)), y=rng.integers(0, 3, 150))
+    with pytest.raises(DataError, match=re.escape(
+            f"{path}: X and y disagree on the number of examples with layout = \"rows\" (one example per "
+            f"row): the file's X has shape (4, 150), 4 examples; its y has shape (150,), 150 examples. "
+            f"X looks stored as (features, m), examples as columns: set layout = \"columns\"")):
+        registry.build("datasets", "npz", {"path": str(path)}, path="data")
+    data = registry.build("datasets", "npz", {"path": str(path), "layout": "columns"}, path="data")
+    assert data.X.shape == (4, 150) and data.y.shape == (1, 150)
+
+
+def test_npz_row_major_data_given_layout_columns_suggests_layout_rows(tmp_path):
+    path = tmp_path / "rows.npz"
+    np.savez(path, X=np.zeros((150, 4)), y=np.zeros((150, 2)))
+    with pytest.raises(DataError, match=re.escape(
+            f"{path}: X and y disagree on the number of examples with layout = \"columns\" (examples as "
+            f"columns, (features, m)): the file's X has shape (150, 4), 4 examples; its y has shape (150, 2), "
+            f"2 examples. The file holds one example per row: set layout = \"rows\" (the default)")):
+        registry.build("datasets", "npz", {"path": str(path), "layout": "columns"}, path="data")
+
+
+def test_npz_counts_that_disagree_in_either_layout_get_no_layout_advice(tmp_path):
+    path = tmp_path / "bad.npz"
+    np.savez(path, X=np.zeros((10, 4)), y=np.zeros(7))
+    with pytest.raises(DataError, match=r"the file's X has shape \(10, 4\), 10 examples; its y has shape "
+                                        r"\(7,\), 7 examples\.$"):
+        registry.build("datasets", "npz", {"path": str(path)}, path="data")
