@@ -15,9 +15,11 @@ directory when the callback comes from an experiment run by ``minidl run``.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import math
+import numbers
 import os
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -26,7 +28,7 @@ import numpy as np
 
 from framework.callback import Callback
 from framework.checkpoint import checkpoint_name, remove_stale_temps, rotate_checkpoints, save_checkpoint
-from framework.errors import ConfigError, InvalidValueError, TrainingError
+from framework.errors import ConfigError, InvalidTypeError, InvalidValueError, TrainingError
 from framework.fileio import WriteError, atomic_write_bytes
 from framework.hookspecs import hookimpl
 from framework.metric import direction_of
@@ -279,6 +281,19 @@ class MetricsLogger(RunDirMixin, Callback):
         return f"MetricsLogger(path='{self.path}')"
 
 
+def _check_schedule_signature(schedule: Callable, spec) -> None:
+    """A schedule is called as schedule(epoch, base_lr): refuse one that cannot be, before training starts."""
+    try:
+        signature = inspect.signature(schedule)
+    except (TypeError, ValueError):  # a builtin without a signature: it will be called and tell
+        return
+    try:
+        signature.bind(0, 1.0)
+    except TypeError:
+        raise InvalidTypeError(f"LearningRateScheduler: the schedule {spec} must take two arguments, "
+                               f"f(epoch, base_lr) -> lr; its signature is {signature}") from None
+
+
 class LearningRateScheduler(Callback):
     """Set ``optimizer.lr = schedule(epoch, base_lr)`` before each epoch (epochs count from 0).
 
@@ -317,6 +332,7 @@ class LearningRateScheduler(Callback):
                 raise ConfigError([("schedule.type", registry.unknown_name_message("schedules", name))])
             self.schedule_spec = {"type": name, **spec}
             self.schedule = registry.build("schedules", name, spec, path="schedule")
+        _check_schedule_signature(self.schedule, self.schedule_spec)
         if base_lr is not None and not (math.isfinite(base_lr) and base_lr > 0):
             raise InvalidValueError(f"LearningRateScheduler: base_lr must be a finite number > 0. Received: {base_lr!r}")
         if isinstance(warmup_epochs, bool) or not isinstance(warmup_epochs, int) or warmup_epochs < 0:
@@ -330,7 +346,14 @@ class LearningRateScheduler(Callback):
         w = self.warmup_epochs
         if epoch < w:
             return self.base_lr * (epoch + 1) / (w + 1)
-        return float(self.schedule(epoch - w, self.base_lr))
+        lr = self.schedule(epoch - w, self.base_lr)
+        # float() would also read "0.1" (a str) or a one-element list: a schedule returns a number.
+        if isinstance(lr, (bool, np.bool_)) or not isinstance(lr, (numbers.Real, np.number)) \
+                or isinstance(lr, np.complexfloating):
+            raise InvalidTypeError(f"LearningRateScheduler: schedule {self.schedule_spec} returned {lr!r} "
+                                   f"({type(lr).__name__}) for epoch {epoch - w}; a schedule returns the learning "
+                                   f"rate, a number")
+        return float(lr)
 
     def on_train_begin(self, trainer, logs):
         if self.base_lr is None:
@@ -339,8 +362,12 @@ class LearningRateScheduler(Callback):
     def on_epoch_begin(self, trainer, epoch, logs):
         lr = self.lr_at(epoch)
         if not (math.isfinite(lr) and lr >= 0):
+            # The epoch the schedule was called with (from 0), as schedules are written.
+            w = self.warmup_epochs
+            after = f"; training epoch {epoch} after {w} warm-up epochs" if w else ""
             raise TrainingError(f"LearningRateScheduler: schedule {self.schedule_spec} gave lr={lr} "
-                                f"for epoch {epoch + 1}; it must be finite and >= 0")
+                                f"for epoch {epoch - w} (schedules count epochs from 0{after}); "
+                                f"it must be finite and >= 0")
         trainer.optimizer.lr = lr
 
     def state_dict(self):

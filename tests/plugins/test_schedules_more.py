@@ -45,10 +45,53 @@ def test_a_python_callable_is_a_schedule():
 
 
 def test_a_schedule_giving_a_negative_or_nan_lr_stops_with_its_epoch():
-    with pytest.raises(TrainingError, match=r"schedule <lambda> gave lr=-0.1 for epoch 1; it must be finite and >= 0"):
+    # The epoch is the one the schedule was called with (trial 12: "for epoch 7" for the call with epoch=6).
+    with pytest.raises(TrainingError, match=r"schedule <lambda> gave lr=-0.1 for epoch 0 \(schedules count epochs "
+                                            r"from 0\); it must be finite and >= 0"):
         fit(LearningRateScheduler(lambda epoch, base_lr: -base_lr))
-    with pytest.raises(TrainingError, match=r"gave lr=nan for epoch 3"):
+    with pytest.raises(TrainingError, match=r"gave lr=nan for epoch 2 \(schedules count epochs from 0\)"):
         fit(LearningRateScheduler(lambda epoch, base_lr: float("nan") if epoch == 2 else base_lr))
+    with pytest.raises(TrainingError, match=r"schedule <lambda> gave lr=-1.0 for epoch 6 \(schedules count epochs "
+                                            r"from 0\); it must be finite and >= 0"):
+        fit(LearningRateScheduler(lambda epoch, base_lr: -1.0 if epoch == 6 else base_lr), epochs=8)
+
+
+def test_a_schedule_after_warm_up_names_the_epoch_it_was_given_and_the_training_epoch():
+    with pytest.raises(TrainingError, match=r"gave lr=-1.0 for epoch 1 \(schedules count epochs from 0; training "
+                                            r"epoch 3 after 2 warm-up epochs\)"):
+        fit(LearningRateScheduler(lambda epoch, base_lr: -1.0 if epoch == 1 else base_lr, warmup_epochs=2))
+
+
+def test_a_callable_that_cannot_take_epoch_and_base_lr_is_refused_when_the_scheduler_is_made():
+    with pytest.raises(TypeError, match=r"LearningRateScheduler: the schedule <lambda> must take two arguments, "
+                                        r"f\(epoch, base_lr\) -> lr; its signature is \(e\)"):
+        LearningRateScheduler(lambda e: 0.1)
+
+    def three(epoch, base_lr, total):
+        return base_lr
+
+    with pytest.raises(TypeError, match=r"the schedule three must take two arguments.*\(epoch, base_lr, total\)"):
+        LearningRateScheduler(three)
+    # what can take them is accepted: *args, defaults, a class with __call__
+    for ok in (lambda *args: args[1], lambda epoch, base_lr, extra=1: base_lr, schedules.inverse_time(1.0)):
+        LearningRateScheduler(ok)
+    history, _ = fit(LearningRateScheduler(lambda *args: args[1] / 2), epochs=2)
+    assert history["lr"] == pytest.approx([0.05, 0.05])
+
+
+@pytest.mark.parametrize("value,shown", [("0.1", r"'0.1' \(str\)"), (None, r"None \(NoneType\)"),
+                                         (True, r"True \(bool\)"), ([0.1], r"\[0.1\] \(list\)")])
+def test_a_schedule_returning_a_non_number_is_refused(value, shown):
+    with pytest.raises(TypeError, match=rf"LearningRateScheduler: schedule <lambda> returned {shown} for epoch 0; "
+                                        rf"a schedule returns the learning rate, a number"):
+        fit(LearningRateScheduler(lambda epoch, base_lr: value))
+
+
+def test_a_schedule_may_return_numpy_numbers():
+    history, _ = fit(LearningRateScheduler(lambda epoch, base_lr: np.float32(0.5) * base_lr), epochs=2)
+    assert history["lr"] == pytest.approx([0.05, 0.05])
+    history, _ = fit(LearningRateScheduler(lambda epoch, base_lr: 1), epochs=1)
+    assert history["lr"] == pytest.approx([1.0])
 
 
 def test_inverse_time_is_the_course_decay():
