@@ -70,7 +70,15 @@ class Optimizer(ValidatedArguments):
     group_bytes: int = 1 << 16
 
     def __init__(self, params: Iterable[Parameter], lr: float):
-        self.params: list[Parameter] = list(params)
+        name = type(self).__name__
+        if callable(getattr(params, "parameters", None)) and not isinstance(params, Parameter):  # a Layer, a model
+            raise InvalidTypeError(f"{name} expects an iterable of Parameter: pass model.parameters(), "
+                                   f"not the {type(params).__name__} itself")
+        try:
+            self.params: list[Parameter] = list(params)
+        except TypeError:
+            raise InvalidTypeError(f"{name} expects an iterable of Parameter (e.g. model.parameters()). "
+                                   f"Received: {params!r} ({type(params).__name__})") from None
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise InvalidTypeError(

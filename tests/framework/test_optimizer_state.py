@@ -40,3 +40,20 @@ def test_a_hyperparameter_that_cannot_be_saved_is_named():
     with pytest.raises(StateError, match=r"Tuned: hyperparameter 'mode' is a list; state_dict saves bool, int, "
                                          r"float, str or None. Received: mode=\['a'\]"):
         opt.state_dict()
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_passing_the_model_instead_of_its_parameters_says_pass_model_parameters(name):
+    """Trial 12: Adam(model) said "'Linear' object is not iterable"."""
+    import plugins.optimizers as optimizers
+    from framework import Sequential
+
+    cls = getattr(optimizers, name)
+    layer = Linear(3, 2, seed=0)
+    for model, shown in ((layer, "Linear"), (Sequential([layer]), "Sequential")):
+        with pytest.raises(TypeError, match=rf"^{name} expects an iterable of Parameter: pass model.parameters\(\), "
+                                            rf"not the {shown} itself$"):
+            cls(model)
+    with pytest.raises(TypeError, match=rf"^{name} expects an iterable of Parameter \(e.g. model.parameters\(\)\). "
+                                        rf"Received: 0.1 \(float\)$"):
+        cls(0.1)
