@@ -338,7 +338,11 @@ class Trainer:
                 continue exactly; training then runs until ``epochs`` epochs
                 in total, as an experiment's ``trainer.epochs`` does.
         """
+        self._refuse_integer_input(X, "training data X")
+        if validation_data is not None and isinstance(validation_data, (tuple, list)) and validation_data:
+            self._refuse_integer_input(validation_data[0], "validation data X")
         X, y = check_arrays(X, y, "training data")
+        self._check_features(X, "training data X")
         if validation_split:
             if validation_data is not None:
                 raise DataError("Trainer.fit: pass validation_data or validation_split, not both. "
@@ -352,6 +356,7 @@ class Trainer:
         self._check_dtype(y, "training data y")
         if validation_data is not None:
             Xv, yv = check_arrays(*validation_data, "validation data")
+            self._check_features(Xv, "validation data X")
             self._check_dtype(Xv, "validation data X")
             self._check_dtype(yv, "validation data y")
             validation_data = (Xv, yv)
@@ -562,6 +567,30 @@ class Trainer:
                 for p in self.optimizer.params:
                     p.grad *= factor
         return penalty
+
+    def _refuse_integer_input(self, X, what: str) -> None:
+        """Layers refuse integer input and minidl never casts silently: neither does fit (check_arrays would)."""
+        try:
+            kind = np.asarray(X).dtype.kind
+        except Exception:  # check_arrays says what is wrong with it
+            return
+        if kind in "iub":
+            dtype = self.model.dtype
+            takes = f"{dtype} input" if dtype is not None else "float32 or float64 input"
+            raise DTypeError(f"Trainer.fit: the {what} is {np.asarray(X).dtype}; the model takes {takes} and "
+                             f"minidl does not cast silently. Convert it with X.astype('{dtype or 'float64'}')")
+
+    def _check_features(self, X: np.ndarray, what: str) -> None:
+        """X's rows against the model's inputs, on the whole array: a batch's error would show (features, batch)."""
+        n = self.model.in_features
+        if n is None or X.shape[0] == n:
+            return
+        layers = getattr(self.model, "layers", None)
+        first = layers[0] if layers else self.model
+        shown = repr(first) if "\n" not in repr(first) else type(first).__name__
+        hint = " (did you pass examples as rows? transpose X to (features, m))" if X.shape[1] == n else ""
+        raise ShapeError(f"Trainer.fit: the model takes {n} features (rows of X; its first layer is {shown}), "
+                         f"so the {what} must have shape ({n}, m). Received: shape {X.shape}{hint}")
 
     def _check_dtype(self, X: np.ndarray, what: str) -> None:
         dtype = self.model.dtype

@@ -1,10 +1,11 @@
 import os
+import re
 import signal
 
 import numpy as np
 import pytest
 
-from framework import (Callback, DTypeError, Layer, Sequential, Trainer, TrainingError,
+from framework import (Callback, DTypeError, Layer, Sequential, ShapeError, Trainer, TrainingError,
                        TrainingInterrupted, load_checkpoint)
 from framework.checkpoint import latest_checkpoint
 from plugins.activations import Sigmoid
@@ -294,6 +295,34 @@ def test_bad_arguments_and_dtype_mismatch():
         make().fit(X.astype(np.float32), y.astype(np.float32))
     with pytest.raises(DTypeError, match="the training data y is float32"):
         make().fit(X, y.astype(np.float32))
+
+
+def test_a_feature_count_that_does_not_fit_the_model_shows_the_datas_shape():
+    """Trial 12: 63 features for a 64-input model said "Received: shape (63, 32)", 32 the batch size."""
+    X, y = data(m=103)
+    with pytest.raises(ShapeError, match=re.escape(
+            "Trainer.fit: the model takes 3 features (rows of X; its first layer is Linear(3 -> 8)), so the "
+            "training data X must have shape (3, m). Received: shape (2, 103)")):
+        make().fit(X[:2], y)
+    with pytest.raises(ShapeError, match=re.escape(
+            "the validation data X must have shape (3, m). Received: shape (4, 10)")):
+        make().fit(X, y, validation_data=(np.ones((4, 10)), np.ones((1, 10))))
+    with pytest.raises(ShapeError, match=re.escape("Received: shape (2, 3) (did you pass examples as rows? "
+                                                   "transpose X to (features, m))")):
+        make().fit(np.ones((2, 3)), np.ones((1, 3)))
+
+
+def test_integer_X_is_refused_as_the_layers_refuse_it():
+    """Trial 12: fit cast an integer X silently; layers refuse it, and minidl never casts silently."""
+    X, y = data()
+    with pytest.raises(DTypeError, match=re.escape(
+            "Trainer.fit: the training data X is int64; the model takes float64 input and minidl does not cast "
+            "silently. Convert it with X.astype('float64')")):
+        make().fit(np.round(X * 10).astype(np.int64), y)
+    with pytest.raises(DTypeError, match=r"the validation data X is bool; the model takes float64 input"):
+        make().fit(X, y, validation_data=(X > 0, y))
+    # integer targets (class indices, counts) stay accepted
+    make(epochs=1).fit(X, np.round(y * 10).astype(np.int64))
 
 
 def test_checkpoint_keeps_only_the_last_it_wrote(tmp_path):
