@@ -30,6 +30,7 @@ import traceback
 from pathlib import Path
 
 from framework.errors import ConfigError, MinidlError, TrainingError
+from framework.progress import format_number
 
 EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
@@ -204,7 +205,7 @@ def cmd_run(args) -> int:
     model = (f"; the model returned (epoch {summary['model_epoch']}):"
              if summary.get("model_epoch") != result.trainer.epoch else ",")
     print(f"{experiment.name}: {result.trainer.epoch} epochs in {format_duration(result.trainer.seconds)}{model} "
-          + ", ".join(f"{k} {v:.6g}" for k, v in final.items() if k != "lr"))
+          + ", ".join(f"{k} {format_number(v)}" for k, v in final.items() if k != "lr"))
     line = _early_stopping_line(result)
     if line:
         print(line)
@@ -212,7 +213,7 @@ def cmd_run(args) -> int:
         bound = " and ".join(s for s in (f">= {t['min']}" if t["min"] is not None else "",
                                          f"<= {t['max']}" if t["max"] is not None else "") if s)
         status = "met" if t["met"] else "NOT met"
-        print(f"target {key} {bound}: {t['value']:.6g} ({status})" if t["value"] is not None
+        print(f"target {key} {bound}: {format_number(t['value'])} ({status})" if t["value"] is not None
               else f"target {key}: not in the logs (NOT met)")
     line = class_errors_line(summary)
     if line:
@@ -251,7 +252,7 @@ def _early_stopping_line(result) -> str:
     what = ""
     if restored is not None:
         value = trainer.final_logs().get(monitor) if monitor else None
-        what = f"restored epoch {restored}" + (f", {monitor} {value:.6g}" if value is not None else "")
+        what = f"restored epoch {restored}" + (f", {monitor} {format_number(value)}" if value is not None else "")
     if stopped is not None:
         return f"stopped early at epoch {stopped}; " + (what or "kept the last epoch's weights")
     return what + (f" (the best of {trainer.epoch} epochs)" if what else "")
@@ -421,7 +422,7 @@ def cmd_sweep(args) -> int:
     best = outcome.best
     if best is not None:
         trial, result = best
-        print(f"best: {trial.name}, {sweep.objective} {result['final'][sweep.objective]:.6g} ({sweep.mode}), "
+        print(f"best: {trial.name}, {sweep.objective} {format_number(result['final'][sweep.objective])} ({sweep.mode}), "
               f"with {trial.describe()}")
         print(f"  run directory: {_shown(outcome.sweep_dir / trial.name)}")
     print(f"sweep directory: {_shown(outcome.sweep_dir)}")
@@ -469,7 +470,7 @@ def cmd_evaluate(args) -> int:
     width = max(len(k) for k in results)
     print(f"{table.n_examples} examples of {args.data}")
     for key, value in results.items():
-        print(f"{key:<{width}}  {value:.6g}")
+        print(f"{key:<{width}}  {format_number(value)}")
     return 0
 
 

@@ -93,7 +93,7 @@ class Loss(ValidatedArguments):
         if not targets_checked:
             self.check_targets(y, y_hat.shape[0])
         value, self._cache = self.forward_pass(y_hat, y)
-        return float(value)
+        return float(value) + 0.0  # + 0.0: a loss of -0.0 (a negated zero sum) is 0
 
     def __call__(self, y_hat: np.ndarray, y: np.ndarray, *, targets_checked: bool = False) -> float:
         return self.forward(y_hat, y, targets_checked=targets_checked)

@@ -88,8 +88,13 @@ def terminal_width(stream: TextIO, default: int = 80) -> int:
 def format_value(value: Any) -> str:
     """4 significant digits: short, and enough to see a metric move."""
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return format_number(value, 4)
     return str(value)
+
+
+def format_number(value: Any, digits: int = 6) -> str:
+    """``value`` to ``digits`` significant digits; a zero is ``0``, never ``-0`` (a negated zero sum)."""
+    return f"{value + 0.0:.{digits}g}"
 
 
 def format_duration(seconds: float) -> str:

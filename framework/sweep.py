@@ -52,6 +52,7 @@ from framework.errors import ConfigError, InvalidTypeError, InvalidValueError, M
 from framework.experiment import (Choice, Experiment, IntRange, LogUniform, SweepSpec, Uniform,
                                   read_experiment_data)
 from framework.rundir import RunLock, create_run_dir
+from framework.progress import format_number
 
 FORMAT_VERSION = 1
 STATUSES = ("ok", "failed", "interrupted", "cancelled", "pending")
@@ -93,7 +94,7 @@ class Sweep:
 
 def _show(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format_number(value)
     if isinstance(value, str):
         return value
     return json.dumps(value)
@@ -504,7 +505,7 @@ def _run_locked(sweep: Sweep, sweep_dir: Path, results: dict[str, dict[str, Any]
 def _one_line(sweep: Sweep, result: dict[str, Any]) -> str:
     if result["status"] == "ok":
         value = result["final"].get(sweep.objective)
-        return f"{sweep.objective} {value:.6g} ({result['seconds']:.1f} s)"
+        return f"{sweep.objective} {format_number(value)} ({result['seconds']:.1f} s)"
     return f"{result['status']}: {result.get('error') or ''}".rstrip(": ")
 
 
@@ -563,7 +564,7 @@ def _md_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format_number(value)
     text = _show(value)
     return text.replace("|", "\\|")
 

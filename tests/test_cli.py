@@ -103,3 +103,25 @@ def test_the_end_of_run_line_names_the_classes_a_classifier_gets_wrong():
     summary["confusion_matrix"]["matrix"] = [[5, 0, 0], [0, 6, 0], [0, 0, 4]]
     assert class_errors_line(summary) == "validation by class: all 15 correct"
     assert class_errors_line({"confusion_matrix": None}) is None and class_errors_line({}) is None
+
+
+def test_a_loss_of_zero_is_printed_as_0_never_minus_0(tmp_path, capsys, monkeypatch):
+    # Trial 12: "loss 0, ..., val_loss -0": a loss negating a zero sum is -0.0.
+    import math
+
+    import numpy as np
+
+    from framework.progress import format_number, format_value
+    from framework.trainer import Trainer
+    from plugins.losses import BCELoss
+
+    value = BCELoss()(np.ones((1, 3)), np.ones((1, 3)))  # a perfect prediction: -(0 + 0) / 3
+    assert value == 0.0 and math.copysign(1.0, value) == 1.0
+    assert format_number(-0.0) == "0" and format_value(-0.0) == "0" and format_number(-1e-7) == "-1e-07"
+    final_logs = Trainer.final_logs
+    monkeypatch.setattr(Trainer, "final_logs",
+                        lambda self: {k: -0.0 if k.endswith("loss") else v for k, v in final_logs(self).items()})
+    main(["run", str(EXPERIMENT), "--runs-dir", str(tmp_path), "--set", "trainer.epochs=1", "--quiet",
+          "--set", "data.validation_split=0.2"])
+    out = capsys.readouterr().out
+    assert "1 epochs" in out and ", loss 0, " in out and ", val_loss 0" in out and "-0" not in out
