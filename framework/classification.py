@@ -45,12 +45,9 @@ def true_classes(y_hat: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (y.reshape(-1) >= 0.5).astype(np.intp)
     if y.ndim == 1 or y.shape[0] == 1:
         t = y.reshape(-1)
-        C = int(y_hat.shape[0])
-        bad = (t < 0) | (t >= C) | (t != np.floor(t))  # NaN is caught by the last test
-        if bad.any():
-            shown = ", ".join(f"{v:g}" for v in np.unique(t[bad])[:3])
-            raise DataError(f"class indices must be integers in [0, {C - 1}] for {C} rows of scores "
-                            f"(one per class). Received: {shown}")
+        problem = class_index_problem(t, int(y_hat.shape[0]), "scores (one per class)")
+        if problem:
+            raise DataError(problem)
         return t.astype(np.intp)
     return np.argmax(y, axis=0)
 
@@ -77,6 +74,46 @@ def default_classes(loss, out_rows: int, target_names: list[str] | None = None) 
     if target_names is not None and len(target_names) == out_rows and len(set(target_names)) == out_rows:
         return [str(name) for name in target_names]
     return [str(k) for k in range(out_rows)]
+
+
+#: How many distinct bad class indices a message lists.
+SHOWN_INDICES = 5
+
+#: How to make integer labels that name classes (3, 7, 12) into classes, in a data file.
+NAMES_HINT = "set classes = true in the csv or npz data source"
+
+
+def class_index_problem(t: np.ndarray, C: int, scores: str) -> str | None:
+    """Why class indices ``t`` (flat, m) cannot index ``C`` rows of ``scores``, or ``None`` when they can.
+
+    The message lists the distinct bad values (sorted, the first few), in how
+    many of the m examples they occur, and what to change: the model's rows
+    (the last layer's ``out_features``), or, for integers that are class
+    names rather than indices, the data source's ``classes`` option.
+    """
+    lo, hi = (t.min(), t.max()) if t.size else (0, 0)
+    whole = t.dtype.kind != "f" or np.array_equal(t, np.floor(t))  # False for NaN too
+    if lo >= 0 and hi < C and whole:
+        return None
+    bad = (t < 0) | (t >= C) | (t != np.floor(t))  # NaN is caught by the last test
+    values = np.unique(t[bad])  # sorted, NaN last
+    shown = ", ".join(f"{v:g}" for v in values[:SHOWN_INDICES])
+    if values.size > SHOWN_INDICES:
+        shown += f", ... ({values.size} distinct values, "
+    else:
+        shown += " ("
+    shown += f"{int(bad.sum())} of {t.size} examples)"
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if not whole:
+        hint = (f"Class indices are whole numbers 0..{C - 1}; for class probabilities give y one row per "
+                f"class, shape ({C}, m)")
+    elif finite.size and finite.min() < 0:
+        hint = f"Class indices count from 0; if the labels name the classes (such as -1 and 1), {NAMES_HINT}"
+    else:
+        top = int(finite.max())
+        hint = (f"Indices up to {top} need at least {top + 1} rows: set the last layer's out_features to the number "
+                f"of classes; if the integers name the classes rather than number them from 0, {NAMES_HINT}")
+    return f"class indices must be integers in [0, {C - 1}] for {C} rows of {scores}. Received: {shown}. {hint}"
 
 
 def n_classes(y_hat: np.ndarray) -> int:

@@ -198,11 +198,13 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         raise ConfigError([batches], source)
     # The loss and the metrics against the data, with the untrained model.
     y_hat = trainer.predict(train.X)
+    received = None  # what the loss found wrong with the targets
     try:
         value = loss(y_hat, train.y)
         loss.release()
     except (MinidlError, ValueError, TypeError) as exc:
         problems.append(("loss", f"{experiment.loss.type} does not fit the training data: {exc}"))
+        received = str(exc).partition(" Received: ")[2] or None
     else:
         del value
     scores = metric_scores(y_hat, loss)
@@ -211,6 +213,8 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
             with np.errstate(all="ignore"):
                 float(fn(scores, train.y))
         except (MinidlError, ValueError, TypeError, ArithmeticError) as exc:
+            if received is not None and str(exc).partition(" Received: ")[2] == received:
+                continue  # the same values refused for the same reason: said once, by the loss
             problems.append((f"trainer.metrics[{i}]", f"{name} cannot be computed on this data: {exc}"))
     # Names looked up during training, against what the run will log.
     keys = trainer.log_keys(validation=val is not None)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from framework.classification import class_index_problem
 from framework.errors import DTypeError, DataError, InvalidTypeError, ShapeError
 from framework.hookspecs import hookimpl
 from framework.loss import Loss
@@ -263,12 +264,9 @@ class CrossEntropyLoss(Loss):
         C = out_rows
         if not (y.ndim == 1 or (y.shape[0] == 1 and C > 1)):
             return  # class probabilities: any values (as PyTorch)
-        flat = y.reshape(-1)
-        lo, hi = (flat.min(), flat.max()) if flat.size else (0, 0)
-        if not (lo >= 0 and hi < C) or (y.dtype.kind == "f" and not np.array_equal(flat, np.floor(flat))):
-            bad = flat[(flat < 0) | (flat >= C) | (flat != np.floor(flat))][:3]
-            raise DataError(f"{self!r}: class indices must be integers in [0, {C - 1}] for {C} rows of "
-                            f"logits. Received: {', '.join(f'{v:g}' for v in bad)}")
+        problem = class_index_problem(y.reshape(-1), C, "logits")
+        if problem:
+            raise DataError(f"{self!r}: {problem}")
 
     def forward_pass(self, y_hat, y):
         C, m = y_hat.shape
