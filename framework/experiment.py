@@ -366,6 +366,54 @@ def _pairing_problems(layers: list, loss: Any) -> list[tuple[str, str]]:
     return [] if problem is None else [(f"model.layers[{len(layers) - 1}]", problem)]
 
 
+def output_rows(layers: list) -> tuple[int, int | None] | None:
+    """(i, rows): the layer block that sets a model's output rows and, when its arguments say, how many.
+
+    Walks back from the last block over layers that keep the number of rows
+    (those not overriding :meth:`~framework.layer.Layer.output_features`,
+    activations and dropout) to the one that sets it; its ``out_features``
+    argument (the framework's name for a layer's output rows) gives
+    ``rows``, else ``rows`` is ``None``. ``None`` when no block sets the
+    rows, or a block is not a known layer.
+    """
+    from framework.layer import Layer
+
+    for i in range(len(layers) - 1, -1, -1):
+        block = layers[i]
+        if not (isinstance(block, dict) and isinstance(block.get("type"), str)) \
+                or ("layers", block["type"]) not in registry:
+            return None
+        cls = registry.get("layers", block["type"])
+        if getattr(cls, "output_features", None) is Layer.output_features:
+            continue  # keeps the rows it is given
+        rows = block.get("out_features")
+        return i, rows if isinstance(rows, int) and not isinstance(rows, bool) else None
+    return None
+
+
+def rows_path(layers: list) -> str:
+    """The config path to name for the number of a model's output rows (``model.layers[4].out_features``)."""
+    found = output_rows(layers)
+    if found is None:
+        return f"model.layers[{len(layers) - 1}]"
+    i, _ = found
+    return f"model.layers[{i}]" + (".out_features" if "out_features" in layers[i] else "")
+
+
+def _rows_problems(layers: list, loss: Any) -> list[tuple[str, str]]:
+    """The model's output rows, when its blocks say, against what the loss needs (``output_rows_problem``)."""
+    found = output_rows(layers)
+    if found is None or found[1] is None or not (isinstance(loss, dict) and isinstance(loss.get("type"), str)):
+        return []
+    i, rows = found
+    check = getattr(registry.get("losses", loss["type"]), "output_rows_problem", None)
+    problem = check(rows) if callable(check) else None
+    if problem is None:
+        return []
+    return [(f"model.layers[{i}].out_features",
+             f"the model outputs {rows} row{'s' if rows != 1 else ''}, but the loss ({loss['type']!r}) {problem}")]
+
+
 def component_problems(data: Any) -> list[tuple[str, str]]:
     """Unknown component names and invalid component arguments, with their paths."""
     if not isinstance(data, dict):
@@ -379,6 +427,7 @@ def component_problems(data: Any) -> list[tuple[str, str]]:
     problems += loss_problems
     if isinstance(layers, list) and layers and not problems:
         problems += _pairing_problems(layers, data.get("loss"))
+        problems += _rows_problems(layers, data.get("loss"))
     problems += _block_problems("optimizers", data.get("optimizer"), "optimizer")
     if isinstance(data.get("data"), dict):
         problems += _block_problems("datasets", data["data"].get("source"), "data.source")

@@ -55,6 +55,16 @@ class Loss(ValidatedArguments):
         """
         return (out_rows,)
 
+    @classmethod
+    def output_rows_problem(cls, rows: int) -> str | None:
+        """Why a model with ``rows`` output rows cannot feed this loss, whatever the data, or ``None``.
+
+        Checked before training, against the rows an experiment's layers
+        give (naming the last layer's ``out_features``): cross_entropy says
+        it needs at least 2. The default accepts any number.
+        """
+        return None
+
     def forward_pass(self, y_hat: np.ndarray, y: np.ndarray) -> tuple[float, Any]:
         raise NotImplementedError(f"{type(self).__name__} must implement forward_pass(y_hat, y)")
 

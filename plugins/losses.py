@@ -206,6 +206,10 @@ def _class_indices(y_hat, y) -> bool:
     return y.shape == (m,) or (y.shape == (1, m) and C > 1)
 
 
+_CE_ROWS = "needs logits with one row per class, at least 2"
+_CE_TWO = "for two classes use out_features = 2, or one row with 'bce_with_logits'"
+
+
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits, like ``torch.nn.functional.cross_entropy``.
 
@@ -238,6 +242,10 @@ class CrossEntropyLoss(Loss):
     def target_rows(self, out_rows):
         return (1, out_rows)
 
+    @classmethod
+    def output_rows_problem(cls, rows):
+        return None if rows >= 2 else f"{_CE_ROWS}: {_CE_TWO}"
+
     def check_inputs(self, y_hat, y):
         for name, arr in (("y_hat", y_hat), ("y", y)):
             if not isinstance(arr, np.ndarray):
@@ -248,6 +256,9 @@ class CrossEntropyLoss(Loss):
         if y_hat.dtype.kind != "f":
             raise DTypeError(f"{self!r} expects float32 or float64 logits. Received: dtype {y_hat.dtype}")
         C, m = y_hat.shape
+        if C < 2:  # softmax over one row is 1: the loss would be 0 whatever the model does
+            raise ShapeError(f"{self!r} {_CE_ROWS}. Received: {C} row (shape {y_hat.shape}). "
+                             f"{_CE_TWO[0].upper()}{_CE_TWO[1:]}")
         if _class_indices(y_hat, y):
             if y.dtype.kind not in "iuf":
                 raise DTypeError(f"{self!r} expects class indices of an integer or float dtype. "

@@ -240,3 +240,67 @@ def test_a_loss_overriding_forward_with_the_older_signature_still_trains():
     model = Sequential([Linear(2, 3, seed=0)])
     Trainer(model, OldStyle(), SGD(model.parameters(), lr=0.1), epochs=2, batch_size=8, progress=False).fit(X, y)
     assert OldStyle.calls == 4
+
+
+def test_one_row_of_logits_is_refused_not_trained_on_a_loss_of_zero():
+    # Trial 12: softmax over one row is always 1, so the loss was -0.0 with a zero gradient.
+    with pytest.raises(ShapeError, match=r"CrossEntropyLoss\(\) needs logits with one row per class, at least 2\. "
+                                         r"Received: 1 row \(shape \(1, 6\)\)\. For two classes use "
+                                         r"out_features = 2, or one row with 'bce_with_logits'"):
+        CrossEntropyLoss()(np.zeros((1, 6)), np.array([[0, 1, 0, 1, 0, 1.0]]))
+    with pytest.raises(ShapeError, match=r"at least 2\. Received: 1 row"):
+        CrossEntropyLoss()(np.zeros((1, 3)), np.array([0.0, 0.0, 0.0]))
+    assert CrossEntropyLoss()(np.zeros((2, 2)), np.array([0.0, 1.0])) == pytest.approx(np.log(2))
+
+
+def test_an_experiment_with_one_output_row_before_cross_entropy_is_refused():
+    layers = [{"type": "linear", "out_features": 8}, {"type": "relu"}, {"type": "linear", "out_features": 1}]
+    with pytest.raises(ConfigError, match=r"model.layers\[2\].out_features: the model outputs 1 row, but the loss "
+                                          r"\('cross_entropy'\) needs logits with one row per class, at least 2: "
+                                          r"for two classes use out_features = 2, or one row with "
+                                          r"'bce_with_logits'"):
+        Experiment.from_dict({"model": {"layers": layers}, "loss": {"type": "cross_entropy"},
+                              "optimizer": {"type": "sgd"}})
+    # rows kept by a layer after the last linear (an activation) are still counted
+    with pytest.raises(ConfigError, match=r"model.layers\[0\].out_features: the model outputs 1 row"):
+        Experiment.from_dict({"model": {"layers": [{"type": "linear", "out_features": 1}, {"type": "dropout"}]},
+                              "loss": {"type": "cross_entropy"}, "optimizer": {"type": "sgd"}})
+    layers[-1]["out_features"] = 2
+    Experiment.from_dict({"model": {"layers": layers}, "loss": {"type": "cross_entropy"},
+                          "optimizer": {"type": "sgd"}})
+    layers[-1]["out_features"] = 1
+    Experiment.from_dict({"model": {"layers": layers}, "loss": {"type": "bce_with_logits"},
+                          "optimizer": {"type": "sgd"}})
+
+
+def test_out_of_range_indices_are_listed_once_sorted_with_a_count_and_a_fix():
+    # Trial 12: labels 3, 7, 12 for 3 rows gave "Received: 7, 7, 3".
+    Z = np.zeros((3, 8))
+    y = np.array([[3.0, 7.0, 12.0, 7.0, 3.0, 7.0, 12.0, 3.0]])
+    with pytest.raises(DataError) as info:
+        CrossEntropyLoss()(Z, y)
+    assert str(info.value) == (
+        "CrossEntropyLoss(): class indices must be integers in [0, 2] for 3 rows of logits. Received: 3, 7, 12 "
+        "(8 of 8 examples). Indices up to 12 need at least 13 rows: set the last layer's out_features to the "
+        "number of classes; if the integers name the classes rather than number them from 0, set classes = true in the "
+        "csv or npz data source")
+    # many distinct values: the first few, how many more, and the examples
+    y = np.arange(20.0)[None, :]
+    with pytest.raises(DataError, match=r"Received: 3, 4, 5, 6, 7, \.\.\. \(17 distinct values, 17 of 20 "
+                                        r"examples\)\. Indices up to 19 need at least 20 rows"):
+        CrossEntropyLoss()(np.zeros((3, 20)), y)
+    with pytest.raises(DataError, match=r"Received: -1 \(2 of 4 examples\)\. Class indices count from 0"):
+        CrossEntropyLoss()(np.zeros((3, 4)), np.array([[-1.0, 1.0, -1.0, 1.0]]))
+    with pytest.raises(DataError, match=r"Received: 0\.5, nan \(2 of 4 examples\)\. Class indices are whole "
+                                        r"numbers"):
+        CrossEntropyLoss()(np.zeros((3, 4)), np.array([[0.0, 0.5, np.nan, 1.0]]))
+
+
+def test_fit_with_labels_one_too_high_names_the_distinct_labels():
+    # Trial 12: Trainer.fit(X, y + 1) gave "Received: 10, 10, 10".
+    X, y = blobs(m=30)
+    model = Sequential([Linear(2, 3, seed=0)])
+    trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
+    with pytest.raises(DataError, match=r"for 3 rows of logits\. Received: 3 \(\d+ of 30 examples\)\. Indices "
+                                        r"up to 3 need at least 4 rows"):
+        trainer.fit(X, y + 1)
