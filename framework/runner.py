@@ -46,7 +46,7 @@ from framework.checkpoint import run_provenance  # provenance of summary.json
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
 from framework.errors import CheckpointError, ConfigError, MinidlError
-from framework.experiment import Experiment, build_model, prepare_data
+from framework.experiment import Experiment, build_model, prepare_data, rows_path
 from framework.layer import Layer
 from framework.loss import Loss
 from framework.optimizer import Optimizer
@@ -152,6 +152,30 @@ def _unknown_key(key: str, keys: list[str], validation: bool) -> str:
     return message
 
 
+def _classes_problem(out: int, classes: list[str], loss, loss_name: str, path: str) -> str | None:
+    """Why ``out`` output rows do not fit the data's ``classes``, or ``None``.
+
+    One row per class fits; so does one row for two classes (a binary model:
+    the probability, or logit, of the second class) when the loss takes one
+    row. Anything else is refused by ``minidl predict``, so it is refused
+    before training.
+    """
+    C = len(classes)
+    binary = C == 2 and loss.output_rows_problem(1) is None and 1 in loss.target_rows(1)
+    if out == C or (out == 1 and binary):
+        return None
+    names = ", ".join(classes[:10]) + (", ..." if C > 10 else "")
+    if binary:
+        fix = (f"set {path} = 1 (the probability of class {classes[1]!r})"
+               + (", or 2, one row per class" if 1 in loss.target_rows(2) else
+                  ", or 2 (one row per class) with 'cross_entropy'"))
+    else:
+        fix = f"set {path} = {C}, one row per class" + (
+            "" if 1 in loss.target_rows(C) else f", with a loss taking class indices such as 'cross_entropy' "
+                                                f"(the loss {loss_name!r} needs {C} target rows)")
+    return f"the model outputs {out} row{'s' if out != 1 else ''}, but the data has {C} classes ({names}): {fix}"
+
+
 def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = None) -> PreparedRun:
     """Build everything a run needs before its first step, checking all of it.
 
@@ -170,10 +194,19 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         model = build_model(experiment, in_features=train.n_features, standardizer=scaler)
         loss = registry.build("losses", experiment.loss.type, experiment.loss.args, path="loss")
         out = model.predict(train.X[:, :1]).shape[0]
+        layers = [{"type": b.type, **b.args} for b in experiment.model.layers]
+        problem = loss.output_rows_problem(out)  # the layers' own rows were checked; these are the built model's
+        if problem is None and train.classes is not None:
+            problem = _classes_problem(out, train.classes, loss, experiment.loss.type, rows_path(layers))
+        elif problem is not None:
+            problem = f"the model outputs {out} row{'s' if out != 1 else ''}, but the loss " \
+                      f"({experiment.loss.type!r}) {problem}"
+        if problem is not None:
+            raise ConfigError([(rows_path(layers), problem)], source)
         accepted = loss.target_rows(out)
         if train.n_outputs not in accepted:
             rows = " or ".join(str(r) for r in accepted)
-            raise ConfigError([(f"model.layers[{len(experiment.model.layers) - 1}]",
+            raise ConfigError([(rows_path(layers),
                                 f"the model outputs {out} rows, so the loss {experiment.loss.type!r} needs "
                                 f"{rows} target row(s), but the data has {train.n_outputs}")], source)
         optimizer = registry.build("optimizers", experiment.optimizer.type, experiment.optimizer.args,

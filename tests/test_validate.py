@@ -15,14 +15,14 @@ from framework.cli import main
 from framework.trainer import Trainer
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-LINEAR, MLP, MOONS, DIGITS = (EXPERIMENTS / f"{n}.toml"
-                              for n in ("linear_regression", "sigmoid_mlp", "moons_classifier", "digits_mlp"))
+LINEAR, MLP, MOONS, DIGITS, SPIRALS = (EXPERIMENTS / f"{n}.toml" for n in (
+    "linear_regression", "sigmoid_mlp", "moons_classifier", "digits_mlp", "spirals"))
 
 # (experiment, --set overrides, the dotted path the error must name; None: valid)
 # Every shipped experiment (a sweep's file is run by `minidl sweep`, trial by trial, not by `minidl run`).
 SHIPPED = [p for p in sorted(EXPERIMENTS.glob("*.toml")) if "\n[sweep]" not in p.read_text()]
 CORPUS = [(path, [], None) for path in SHIPPED] + [
-    (LINEAR, ["model.layers[0].out_features=3"], "model.layers[0]"),                      # 3 rows, 1 target row
+    (LINEAR, ["model.layers[0].out_features=3"], "model.layers[0].out_features"),                      # 3 rows, 1 target row
     (MLP, ["trainer.callbacks[0].schedule={type='cosine', total_epoch=100}"],
      "trainer.callbacks[0].schedule.total_epoch"),                                         # misspelled argument
     (MLP, ["trainer.callbacks[0].schedule={type='cosin', total_epochs=100}"], "trainer.callbacks[0].schedule.type"),
@@ -42,6 +42,10 @@ CORPUS = [(path, [], None) for path in SHIPPED] + [
     (MOONS, ["trainer.callbacks=[{type='checkpoint', every_epochs=-1}]"], "trainer.callbacks[0]"),
     (DIGITS, ["trainer.batch_size=1437"], "trainer.batch_size"),               # batch norm's last batch of 1
     (DIGITS, ["data.validation_split=0.216"], "trainer.batch_size"),           # 1409 = 22 * 64 + 1 left to train
+    (DIGITS, ["model.layers[4].out_features=1"], "model.layers[4].out_features"),          # softmax of 1 row
+    (SPIRALS, ["model.layers[4].out_features=5"], "model.layers[4].out_features"),         # 5 rows, 3 classes
+    (DIGITS, ["model.layers[4].out_features=8"], "model.layers[4].out_features"),          # 8 rows, 10 classes
+    (MOONS, ["model.layers[2].out_features=3"], "model.layers[2].out_features"),           # 3 rows, 2 classes
 ]
 
 
@@ -119,3 +123,30 @@ def test_a_batch_size_leaving_batch_norm_a_batch_of_one_is_refused_with_the_size
             "leaves 1409 of the 1797 examples for training)\n") in capsys.readouterr().err
     for fine in ("1436", "1438"):
         assert main(["validate", str(DIGITS), "--set", f"trainer.batch_size={fine}"]) == 0
+
+
+def test_output_rows_that_do_not_fit_the_classes_are_refused_before_training(capsys):
+    # Trial 12: 5 rows for the 3 spiral classes validated and trained; `minidl predict` refused the model.
+    assert main(["validate", str(SPIRALS), "--set", "model.layers[4].out_features=5"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"minidl: error: 1 problem in {SPIRALS}:\n"
+        f"  model.layers[4].out_features: the model outputs 5 rows, but the data has 3 classes (0, 1, 2): set "
+        f"model.layers[4].out_features = 3, one row per class\n")
+    blocks = re.findall(r"```text\n(.*?)```", (EXPERIMENTS.parent / "docs" / "experiments.md").read_text(), re.S)
+    shown = "$ minidl validate experiments/spirals.toml --set 'model.layers[4].out_features=5'\n"
+    assert shown + err.replace(str(SPIRALS), "experiments/spirals.toml") in blocks  # the docs show it
+    assert main(["validate", str(DIGITS), "--set", "model.layers[4].out_features=1"]) == 2
+    assert capsys.readouterr().err == (
+        f"minidl: error: 1 problem in {DIGITS}:\n"
+        f"  model.layers[4].out_features: the model outputs 1 row, but the loss ('cross_entropy') needs logits "
+        f"with one row per class, at least 2: for two classes use out_features = 2, or one row with "
+        f"'bce_with_logits'\n")
+    assert main(["validate", str(DIGITS), "--set", "model.layers[4].out_features=8"]) == 2
+    assert "model.layers[4].out_features: the model outputs 8 rows, but the data has 10 classes (0, 1, 2, 3, " \
+           "4, 5, 6, 7, 8, 9): set model.layers[4].out_features = 10, one row per class\n" in capsys.readouterr().err
+    # two classes: 2 rows, or 1 for a binary model
+    assert main(["validate", str(MOONS), "--set", "model.layers[2].out_features=3"]) == 2
+    assert ("  model.layers[2].out_features: the model outputs 3 rows, but the data has 2 classes (0, 1): set "
+            "model.layers[2].out_features = 1 (the probability of class '1'), or 2 (one row per class) with "
+            "'cross_entropy'\n") in capsys.readouterr().err

@@ -163,7 +163,7 @@ def test_data_problems_are_found_before_anything_runs(tmp_path, capsys):
     # what only building a trial on its data shows (as `minidl validate` would), for the trials concerned
     with pytest.raises(ConfigError) as info:
         load_sweep(SIGMOID, grid=["model.layers[2].out_features=1,3"])
-    assert info.value.problems == [("model.layers[2]", "the model outputs 3 rows, so the loss 'mse' needs 3 target "
+    assert info.value.problems == [("model.layers[2].out_features", "the model outputs 3 rows, so the loss 'mse' needs 3 target "
                                                        "row(s), but the data has 1 [trial-0001]")]
 
 

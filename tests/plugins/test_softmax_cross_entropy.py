@@ -183,7 +183,7 @@ def test_the_data_must_have_one_row_or_one_per_class():
         "loss": {"type": "cross_entropy"}, "optimizer": {"type": "sgd"},
         "trainer": {"epochs": 1, "progress": False},
     })
-    with pytest.raises(ConfigError, match=r"model.layers\[0\]: the model outputs 4 rows, so the loss "
+    with pytest.raises(ConfigError, match=r"model.layers\[0\].out_features: the model outputs 4 rows, so the loss "
                                           r"'cross_entropy' needs 1 or 4 target row\(s\), but the data has 2"):
         run_experiment(experiment, data=(X, np.vstack([y, y])))
 
