@@ -440,6 +440,25 @@ def component_problems(data: Any) -> list[tuple[str, str]]:
             for i, name in enumerate(metrics):
                 if isinstance(name, str) and ("metrics", name) not in registry:
                     problems.append((f"trainer.metrics[{i}]", registry.unknown_name_message("metrics", name)))
+            if isinstance(layers, list) and layers:
+                problems += _metric_rows_problems(layers, metrics)
+    return problems
+
+
+def _metric_rows_problems(layers: list, metrics: list) -> list[tuple[str, str]]:
+    """The model's output rows, when its blocks say, against what each metric needs (a metric function's
+    optional ``output_rows_problem(rows)``, as a loss's: top_k_accuracy is always 1 with k classes or fewer)."""
+    found = output_rows(layers)
+    if found is None or found[1] is None:
+        return []
+    problems = []
+    for i, name in enumerate(metrics):
+        if not (isinstance(name, str) and ("metrics", name) in registry):
+            continue
+        check = getattr(registry.get("metrics", name), "output_rows_problem", None)
+        problem = check(found[1]) if callable(check) else None
+        if problem is not None:
+            problems.append((f"trainer.metrics[{i}]", f"{name!r} {problem} ({rows_path(layers)} = {found[1]})"))
     return problems
 
 

@@ -77,6 +77,22 @@ def top_k_accuracy(y_hat: np.ndarray, y: np.ndarray, k: int = 5) -> float:
     return float(np.mean(higher < k))
 
 
+def _top_k_rows_problem(k: int):
+    """``output_rows_problem`` of a top-k metric: with k or fewer classes every example counts as right."""
+    def problem(rows: int) -> str | None:
+        classes = max(rows, 2)  # one row: two classes
+        if classes > k:
+            return None
+        return (f"counts an example as right when its true class is among the {k} highest-scoring of the "
+                f"model's {classes} classes, so it would always be 1.0: use accuracy, or this metric with more "
+                f"than {k} classes (in Python, plugins.metrics.top_k(k) makes it for another k)")
+    return problem
+
+
+#: Experiment validation asks this of the model's output rows (as it asks the loss).
+top_k_accuracy.output_rows_problem = _top_k_rows_problem(5)
+
+
 def top_k(k: int):
     """``top_k_accuracy`` for a given k, as a metric named "top_<k>_accuracy"."""
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -87,6 +103,7 @@ def top_k(k: int):
         return top_k_accuracy(y_hat, y, k)
 
     top_k_metric.__name__ = f"top_{k}_accuracy"
+    top_k_metric.output_rows_problem = _top_k_rows_problem(k)
     return top_k_metric
 
 

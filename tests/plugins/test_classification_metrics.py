@@ -75,8 +75,29 @@ def experiment(epochs=15):
         "loss": {"type": "cross_entropy"}, "optimizer": {"type": "adamw", "lr": 0.02},
         "data": {"source": {"type": "synthetic_linear"}, "validation_split": 0.25},
         "trainer": {"epochs": epochs, "batch_size": 32, "progress": False,
-                    "metrics": ["accuracy", "top_k_accuracy", "precision", "recall", "f1"]},
+                    "metrics": ["accuracy", "precision", "recall", "f1"]},
     })
+
+
+def test_top_k_accuracy_with_k_classes_or_fewer_is_refused_at_validation():
+    """It would always be 1.0 (the trial's spirals and moons runs logged a top_k_accuracy of 1 from epoch 1)."""
+    from framework.errors import ConfigError
+
+    spec = experiment().to_dict()
+    spec["trainer"]["metrics"] = ["accuracy", "top_k_accuracy"]
+    with pytest.raises(ConfigError) as err:
+        Experiment.from_dict(spec)
+    assert str(err.value).endswith(
+        "trainer.metrics[1]: 'top_k_accuracy' counts an example as right when its true class is among the 5 "
+        "highest-scoring of the model's 3 classes, so it would always be 1.0: use accuracy, or this metric with "
+        "more than 5 classes (in Python, plugins.metrics.top_k(k) makes it for another k) "
+        "(model.layers[2].out_features = 3)")
+    spec["model"]["layers"][-1]["out_features"] = 6  # six classes: the top 5 can miss
+    assert Experiment.from_dict(spec).trainer.metrics == ["accuracy", "top_k_accuracy"]
+    # the same rule for any k, and one output row is two classes
+    assert top_k(2).output_rows_problem(3) is None
+    assert "among the 3 highest-scoring of the model's 2 classes" in top_k(3).output_rows_problem(1)
+    assert top_k_accuracy.output_rows_problem(5).startswith("counts an example as right")
 
 
 def test_a_classification_run_writes_its_confusion_matrix(tmp_path):
@@ -89,7 +110,6 @@ def test_a_classification_run_writes_its_confusion_matrix(tmp_path):
     matrix = np.array(cm["matrix"])
     assert matrix.shape == (3, 3) and matrix.sum() == summary["validation_examples"] == 60
     assert np.trace(matrix) / matrix.sum() == pytest.approx(summary["final"]["val_accuracy"])
-    assert summary["final"]["val_top_k_accuracy"] == 1.0
     assert 0.9 < summary["final"]["val_f1"] <= 1.0
     assert result.summary["confusion_matrix"] == cm
 
@@ -145,7 +165,7 @@ def test_a_run_whose_labels_do_not_index_the_outputs_is_refused_before_training(
     spec = Experiment.from_dict({
         "model": {"layers": [{"type": "linear", "out_features": 3}]}, "loss": {"type": "cross_entropy"},
         "optimizer": {"type": "sgd", "lr": 0.1},
-        "trainer": {"epochs": 1, "metrics": ["top_k_accuracy", "f1"], "progress": False}})
+        "trainer": {"epochs": 1, "metrics": ["accuracy", "f1"], "progress": False}})
     with pytest.raises(ConfigError) as info:
         run_experiment(spec, data=(X, y))
     # said once, by the loss: the metrics refuse the same values for the same reason (trial 12 found
