@@ -8,7 +8,9 @@ logits (``Loss.expects == "logits"``, as ``bce_with_logits``) gives its
 metrics :func:`metric_scores`, the sigmoid of the logit, so that the rule
 is logit >= 0, the decision ``minidl predict`` makes. Targets are class indices (1, m) or (m,), or one row per
 class (one-hot or probabilities, whose arg-max is the class), or for one
-output row 0/1 labels compared at 0.5.
+output row 0/1 labels compared at 0.5. A multi-label model (C yes/no
+questions, :func:`is_multi_label`) gives its metrics each decision as one
+binary example (:func:`metric_inputs`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,28 @@ def metric_scores(y_hat: np.ndarray, loss) -> np.ndarray:
         return y_hat
     e = np.exp(-np.abs(y_hat))  # <= 1: no overflow for any logit
     return np.where(y_hat >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(y_hat.dtype, copy=False)
+
+
+def is_multi_label(loss, out_rows: int) -> bool:
+    """Whether a model of ``out_rows`` outputs trained with ``loss`` answers C separate yes/no questions.
+
+    A loss declaring ``classification`` on C > 1 rows that takes no class
+    indices (``bce``, ``bce_with_logits`` on C target columns): each row is
+    its own binary decision, not one class among C.
+    """
+    return (out_rows > 1 and bool(getattr(loss, "classification", False))
+            and 1 not in loss.target_rows(out_rows))
+
+
+def metric_inputs(y_hat: np.ndarray, y: np.ndarray, loss) -> tuple[np.ndarray, np.ndarray]:
+    """What a run's metrics are given: ``(metric_scores(y_hat, loss), y)``, except for a multi-label model
+    (:func:`is_multi_label`), whose C x m yes/no decisions become one row of C * m binary examples
+    (probabilities: the sigmoid of logits), so that accuracy is the share of right decisions and
+    precision, recall and f1 are those of the binary decisions, as for one output row."""
+    if y_hat.ndim == 2 and y.shape == y_hat.shape and is_multi_label(loss, y_hat.shape[0]):
+        scores = metric_scores(y_hat.reshape(1, -1), loss)
+        return scores, y.reshape(1, -1)
+    return metric_scores(y_hat, loss), y
 
 
 def predicted_classes(y_hat: np.ndarray) -> np.ndarray:

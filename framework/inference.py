@@ -356,11 +356,11 @@ def evaluate(model: Layer, table: Table) -> dict[str, float]:
     y_hat = predict(model, table.X)
     out = {"loss": float(loss(y_hat, table.y))}
     loss.release()
-    from framework.classification import metric_scores
+    from framework.classification import metric_inputs
 
-    y_hat = metric_scores(y_hat, loss)
+    y_hat, y = metric_inputs(y_hat, table.y, loss)
     for metric in info.metrics:
         if ("metrics", metric) not in registry:
             raise ModelFileError(f"{info.path}: the metric {metric!r} is not registered by any installed plugin")
-        out[metric] = float(registry.get("metrics", metric)(y_hat, table.y))
+        out[metric] = float(registry.get("metrics", metric)(y_hat, y))
     return out

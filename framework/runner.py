@@ -41,7 +41,8 @@ from typing import Any, Callable
 import numpy as np
 
 from framework.checkpoint import Checkpoint, checkpoint_position, find_checkpoints, load_checkpoint
-from framework.classification import confusion_matrix, default_classes, metric_scores, n_classes
+from framework.classification import (confusion_matrix, default_classes, is_multi_label, metric_inputs,
+                                     metric_scores, n_classes)
 from framework.checkpoint import run_provenance  # provenance of summary.json
 from framework.config_files import atomic_write_text, read_config
 from framework.data import Dataset, Standardizer
@@ -240,11 +241,11 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         received = str(exc).partition(" Received: ")[2] or None
     else:
         del value
-    scores = metric_scores(y_hat, loss)
+    scores, targets = metric_inputs(y_hat, train.y, loss)
     for i, (name, fn) in enumerate(trainer.metrics.items()):
         try:
             with np.errstate(all="ignore"):
-                float(fn(scores, train.y))
+                float(fn(scores, targets))
         except (MinidlError, ValueError, TypeError, ArithmeticError) as exc:
             if received is not None and str(exc).partition(" Received: ")[2] == received:
                 continue  # the same values refused for the same reason: said once, by the loss
@@ -458,7 +459,9 @@ _COMPONENT_SECTIONS = {"model", "loss", "optimizer", "data", "trainer"}
 def _summary(prepared: PreparedRun, started: float, **extra) -> dict[str, Any]:
     trainer, experiment = prepared.trainer, prepared.experiment
     logs = trainer.final_logs()
-    if prepared.train.classes is not None or prepared.loss.classification:
+    # One class per example: a multi-label model (C yes/no questions) has no confusion matrix of classes.
+    if (prepared.train.classes is not None or prepared.loss.classification) and \
+            not is_multi_label(prepared.loss, prepared.train.y.shape[0]):
         extra = {"confusion_matrix": confusion_summary(prepared), **extra}
     return {
         "experiment": experiment.name,

@@ -17,7 +17,7 @@ import numpy as np
 
 from framework.callback import Callback
 from framework.checkpoint import Checkpoint, load_checkpoint
-from framework.classification import metric_scores
+from framework.classification import metric_inputs
 from framework.checks import check_hyperparameter, check_positive_int
 from framework.data import check_arrays
 from framework.errors import (CheckpointError, ConfigError, DTypeError, DataError, InvalidTypeError,
@@ -617,7 +617,7 @@ class Trainer:
         y_hat = self.predict(X, batch_size)
         out = {} if metrics_only else {prefix + "loss": self.loss(y_hat, y)}
         self.loss.release()  # evaluation never runs backward: drop what the loss cached
-        y_hat = metric_scores(y_hat, self.loss)
+        y_hat, y = metric_inputs(y_hat, y, self.loss)
         for name, fn in self.metrics.items():
             out[prefix + name] = float(fn(y_hat, y))
         return out

@@ -638,3 +638,37 @@ def test_a_multi_label_bce_run_predicts_its_own_probabilities(tmp_path, capsys):
     rows = rows_of(text)
     np.testing.assert_array_equal([[float(r["p_a"]) for r in rows], [float(r["p_b"]) for r in rows]],
                                   model.predict(new.T))
+
+
+def test_a_multi_label_run_scores_each_yes_no_decision(tmp_path, capsys):
+    """Re-trial: accuracy of a two-column bce_with_logits model took the arg-max over the columns (a right
+    [1, 1] counted as wrong), and summary.json held a confusion matrix of classes '0', '1' it does not have."""
+    import json
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 2))
+    A = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(float)
+    write_csv(tmp_path / "ml.csv", ["x1", "x2", "has_a", "has_b"], np.column_stack([X, A]).tolist())
+    (tmp_path / "e.toml").write_text(
+        '[model]\nlayers = [{ type = "linear", out_features = 8 }, { type = "tanh" }, '
+        '{ type = "linear", out_features = 2 }]\n[loss]\ntype = "bce_with_logits"\n'
+        '[optimizer]\ntype = "adam"\nlr = 0.02\n[data]\nvalidation_split = 0.2\n'
+        '[data.source]\ntype = "csv"\npath = "ml.csv"\ntarget_columns = ["has_a", "has_b"]\n'
+        '[trainer]\nepochs = 10\nmetrics = ["accuracy", "f1"]\n')
+    result = run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert "confusion_matrix" not in summary and summary["classes"] is None
+    # oracle: the share of right yes/no decisions (logit >= 0 is yes), over both columns of every example
+    model = load_model(tmp_path / "run")
+    z = model.predict(X.T)
+    right = (z >= 0) == (A.T == 1)
+    assert result.trainer.evaluate(X.T, A.T)["accuracy"] == pytest.approx(right.mean(), abs=1e-15)
+    # f1 of the decisions as binary examples, by hand (macro over "no" and "yes", as for one output row)
+    yes, truth = (z >= 0).reshape(-1), (A.T == 1).reshape(-1)
+    f1s = [2 * np.sum((yes == c) & (truth == c)) / (np.sum(yes == c) + np.sum(truth == c)) for c in (True, False)]
+    assert result.trainer.evaluate(X.T, A.T)["f1"] == pytest.approx(np.mean(f1s), abs=1e-15)
+    # evaluate on a file: the same rule
+    path = write_csv(tmp_path / "ev.csv", ["x1", "x2", "has_a", "has_b"], np.column_stack([X[:8], A[:8]]).tolist())
+    assert main(["evaluate", str(tmp_path / "run"), str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2] == f"accuracy  {right[:, :8].mean():.6g}"
