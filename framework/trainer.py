@@ -158,9 +158,13 @@ class BatchSizeProblem:
                     f"no batch size can give it that: use more training data")
         full, last = divmod(self.n, self.batch_size)
         choices = " or ".join(str(c) for c in self.choices)
+        fix = (f"choose a batch size that leaves no batch of fewer than {self.needs} examples, e.g. {choices}")
+        if last == 0 or self.batch_size >= self.n:  # every batch has the same size, too small
+            size = min(self.batch_size, self.n)
+            return f"{self.batch_size} makes batches of {size} example{'s' * (size != 1)}, but {needs}; {fix}"
         return (f"{self.batch_size} leaves a last batch of {last} example{'s' * (last != 1)} ({self.n} training "
                 f"examples make {full} batch{'es' * (full != 1)} of {self.batch_size} and a last one of {last}), "
-                f"but {needs}; choose a batch size that leaves no smaller batch, e.g. {choices}")
+                f"but {needs}; {fix}")
 
 
 def batch_size_problem(model: Layer, n: int, batch_size: int) -> BatchSizeProblem | None:

@@ -113,16 +113,22 @@ def test_a_batch_size_leaving_batch_norm_a_batch_of_one_is_refused_with_the_size
         f"minidl: error: 1 problem in {DIGITS}:\n"
         f"  trainer.batch_size: 1437 leaves a last batch of 1 example (1438 training examples make 1 batch of 1437 "
         f"and a last one of 1), but model.layers[1] (batch_norm) needs at least 2 examples in every training "
-        f"batch; choose a batch size that leaves no smaller batch, e.g. 1436 or 1438 (data.validation_split = 0.2 "
+        f"batch; choose a batch size that leaves no batch of fewer than 2 examples, e.g. 1436 or 1438 (data.validation_split = 0.2 "
         f"leaves 1438 of the 1797 examples for training)\n")
     # with data.standardize the model's layer 2 is the spec's model.layers[1]
     assert main(["validate", str(DIGITS), "--set", "data.validation_split=0.216", "--set", "data.standardize=true"]) == 2
     assert ("  trainer.batch_size: 64 leaves a last batch of 1 example (1409 training examples make 22 batches of 64 "
             "and a last one of 1), but model.layers[1] (batch_norm) needs at least 2 examples in every training "
-            "batch; choose a batch size that leaves no smaller batch, e.g. 63 or 65 (data.validation_split = 0.216 "
+            "batch; choose a batch size that leaves no batch of fewer than 2 examples, e.g. 63 or 65 (data.validation_split = 0.216 "
             "leaves 1409 of the 1797 examples for training)\n") in capsys.readouterr().err
     for fine in ("1436", "1438"):
         assert main(["validate", str(DIGITS), "--set", f"trainer.batch_size={fine}"]) == 0
+    # batch size 1: every batch is too small (re-trial: the message spoke of "a last batch of 0")
+    assert main(["validate", str(DIGITS), "--set", "trainer.batch_size=1"]) == 2
+    assert ("  trainer.batch_size: 1 makes batches of 1 example, but model.layers[1] (batch_norm) needs at least 2 "
+            "examples in every training batch; choose a batch size that leaves no batch of fewer than 2 examples, "
+            "e.g. 2 (data.validation_split = 0.2 leaves 1438 of the 1797 examples for training)\n"
+            ) in capsys.readouterr().err
 
 
 def test_output_rows_that_do_not_fit_the_classes_are_refused_before_training(capsys):

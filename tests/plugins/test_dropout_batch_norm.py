@@ -275,7 +275,7 @@ def test_a_batch_size_leaving_a_last_batch_of_one_is_refused_before_training(rng
     with pytest.raises(ShapeError, match=re.escape(
             "Trainer: batch_size=4 leaves a last batch of 1 example (5 training examples make 1 batch of 4 and a "
             "last one of 1), but model[1] (BatchNorm(4, momentum=0.1, eps=1e-05)) needs at least 2 examples in "
-            "every training batch; choose a batch size that leaves no smaller batch, e.g. 3 or 5")):
+            "every training batch; choose a batch size that leaves no batch of fewer than 2 examples, e.g. 3 or 5")):
         trainer.fit(X, y)
     for key, value in model.state_dict().items():  # nothing trained, not even the batches before the last
         np.testing.assert_array_equal(value, before[key], err_msg=key)
