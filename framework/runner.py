@@ -207,9 +207,14 @@ def prepare_run(experiment: Experiment, data=None, *, progress: bool | None = No
         accepted = loss.target_rows(out)
         if train.n_outputs not in accepted:
             rows = " or ".join(str(r) for r in accepted)
+            if train.classes is not None and len(train.classes) > 2 and train.n_outputs == 1:
+                hint = (f"; the data's targets are labels of {len(train.classes)} classes, one row: for one "
+                        f"class among them use the loss 'cross_entropy', with {out} output rows")
+            else:
+                hint = f"; set {rows_path(layers)} = {train.n_outputs}, one output row per target row"
             raise ConfigError([(rows_path(layers),
                                 f"the model outputs {out} rows, so the loss {experiment.loss.type!r} needs "
-                                f"{rows} target row(s), but the data has {train.n_outputs}")], source)
+                                f"{rows} target row(s), but the data has {train.n_outputs}{hint}")], source)
         optimizer = registry.build("optimizers", experiment.optimizer.type, experiment.optimizer.args,
                                    path="optimizer", params=model.parameters())
         callbacks = [registry.build("callbacks", b.type, b.args, path=f"trainer.callbacks[{i}]")

@@ -156,3 +156,16 @@ def test_output_rows_that_do_not_fit_the_classes_are_refused_before_training(cap
     assert ("  model.layers[2].out_features: the model outputs 3 rows, but the data has 2 classes (0, 1): set "
             "model.layers[2].out_features = 1 (the probability of class '1'), or 2 (one row per class) with "
             "'cross_entropy'\n") in capsys.readouterr().err
+
+
+def test_rows_that_do_not_fit_the_targets_say_what_would(capsys):
+    """Re-trial: these named the field but not what would be valid."""
+    assert main(["validate", str(MOONS), "--set", "model.layers[2].out_features=2"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "  model.layers[2].out_features: the model outputs 2 rows, so the loss 'bce' needs 2 target row(s), but the "
+        "data has 1; set model.layers[2].out_features = 1, one output row per target row\n")
+    assert main(["validate", str(SPIRALS), "--set", "loss.type=bce_with_logits"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "  model.layers[4].out_features: the model outputs 3 rows, so the loss 'bce_with_logits' needs 3 target "
+        "row(s), but the data has 1; the data's targets are labels of 3 classes, one row: for one class among them "
+        "use the loss 'cross_entropy', with 3 output rows\n")

@@ -164,7 +164,8 @@ def test_data_problems_are_found_before_anything_runs(tmp_path, capsys):
     with pytest.raises(ConfigError) as info:
         load_sweep(SIGMOID, grid=["model.layers[2].out_features=1,3"])
     assert info.value.problems == [("model.layers[2].out_features", "the model outputs 3 rows, so the loss 'mse' needs 3 target "
-                                                       "row(s), but the data has 1 [trial-0001]")]
+                                                       "row(s), but the data has 1; set model.layers[2].out_features = 1, one output row "
+                                                       "per target row [trial-0001]")]
 
 
 # -- running ------------------------------------------------------------------------------
