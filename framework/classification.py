@@ -104,7 +104,7 @@ def default_classes(loss, out_rows: int, target_names: list[str] | None = None) 
 SHOWN_INDICES = 5
 
 #: How to make integer labels that name classes (3, 7, 12) into classes, in a data file.
-NAMES_HINT = "set classes = true in the csv or npz data source"
+NAMES_HINT = "set classes = true in the csv or npz data source (in Python, map them to 0..C-1)"
 
 
 def class_index_problem(t: np.ndarray, C: int, scores: str) -> str | None:
@@ -135,8 +135,15 @@ def class_index_problem(t: np.ndarray, C: int, scores: str) -> str | None:
         hint = f"Class indices count from 0; if the labels name the classes (such as -1 and 1), {NAMES_HINT}"
     else:
         top = int(finite.max())
-        hint = (f"Indices up to {top} need at least {top + 1} rows: set the last layer's out_features to the number "
-                f"of classes; if the integers name the classes rather than number them from 0, {NAMES_HINT}")
+        distinct = np.unique(t).size
+        if distinct <= C:  # as many labels as rows, or fewer: they name classes rather than number them
+            hint = (f"The data has {distinct} distinct labels for {C} rows: if the integers name the classes "
+                    f"rather than number them from 0, {NAMES_HINT}; else indices up to {top} need the last "
+                    f"layer's out_features at {top + 1} or more")
+        else:
+            hint = (f"Indices up to {top} need at least {top + 1} rows: set the last layer's out_features to the "
+                    f"number of classes; if the integers name the classes rather than number them from 0, "
+                    f"{NAMES_HINT}")
     return f"class indices must be integers in [0, {C - 1}] for {C} rows of {scores}. Received: {shown}. {hint}"
 
 

@@ -150,8 +150,8 @@ def test_class_indices_outside_the_rows_are_refused_by_every_classification_metr
     from framework.errors import DataError
 
     with pytest.raises(DataError, match=r"class indices must be integers in \[0, 2\] for 3 rows of scores "
-                                        r"\(one per class\)\. Received: 3 \(2 of 6 examples\)\. Indices up to 3 "
-                                        r"need at least 4 rows: set the last layer's out_features"):
+                                        r"\(one per class\)\. Received: 3 \(2 of 6 examples\)\. The data has 3 "
+                                        r"distinct labels for 3 rows: if the integers name the classes"):
         metric(Y_HAT, Y + 1)
     with pytest.raises(DataError, match=r"Received: 0\.5, nan \(2 of 6 examples\)\. Class indices are whole"):
         metric(Y_HAT, np.array([[0.0, 0.5, 1.0, 1.0, np.nan, 2.0]]))
@@ -172,7 +172,8 @@ def test_a_run_whose_labels_do_not_index_the_outputs_is_refused_before_training(
     # three copies of one message)
     assert info.value.problems == [("loss", "cross_entropy does not fit the training data: CrossEntropyLoss(): "
                                             "class indices must be integers in [0, 2] for 3 rows of logits. "
-                                            "Received: 3 (4 of 12 examples). Indices up to 3 need at least 4 rows: "
-                                            "set the last layer's out_features to the number of classes; if the "
-                                            "integers name the classes rather than number them from 0, set "
-                                            "classes = true in the csv or npz data source")]
+                                            "Received: 3 (4 of 12 examples). The data has 3 distinct labels for 3 "
+                                            "rows: if the integers name the classes rather than number them from "
+                                            "0, set classes = true in the csv or npz data source (in Python, map "
+                                            "them to 0..C-1); else indices up to 3 need the last layer's "
+                                            "out_features at 4 or more")]

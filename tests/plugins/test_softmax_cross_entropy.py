@@ -281,9 +281,9 @@ def test_out_of_range_indices_are_listed_once_sorted_with_a_count_and_a_fix():
         CrossEntropyLoss()(Z, y)
     assert str(info.value) == (
         "CrossEntropyLoss(): class indices must be integers in [0, 2] for 3 rows of logits. Received: 3, 7, 12 "
-        "(8 of 8 examples). Indices up to 12 need at least 13 rows: set the last layer's out_features to the "
-        "number of classes; if the integers name the classes rather than number them from 0, set classes = true in the "
-        "csv or npz data source")
+        "(8 of 8 examples). The data has 3 distinct labels for 3 rows: if the integers name the classes rather "
+        "than number them from 0, set classes = true in the csv or npz data source (in Python, map them to "
+        "0..C-1); else indices up to 12 need the last layer's out_features at 13 or more")
     # many distinct values: the first few, how many more, and the examples
     y = np.arange(20.0)[None, :]
     with pytest.raises(DataError, match=r"Received: 3, 4, 5, 6, 7, \.\.\. \(17 distinct values, 17 of 20 "
@@ -301,6 +301,6 @@ def test_fit_with_labels_one_too_high_names_the_distinct_labels():
     X, y = blobs(m=30)
     model = Sequential([Linear(2, 3, seed=0)])
     trainer = Trainer(model, CrossEntropyLoss(), SGD(model.parameters(), lr=0.1), epochs=1, progress=False)
-    with pytest.raises(DataError, match=r"for 3 rows of logits\. Received: 3 \(\d+ of 30 examples\)\. Indices "
-                                        r"up to 3 need at least 4 rows"):
+    with pytest.raises(DataError, match=r"for 3 rows of logits\. Received: 3 \(\d+ of 30 examples\)\. The data "
+                                        r"has 3 distinct labels for 3 rows: if the integers name the classes"):
         trainer.fit(X, y + 1)
