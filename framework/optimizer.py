@@ -10,7 +10,7 @@ import numpy as np
 
 from framework.checks import ValidatedArguments, check_hyperparameter
 from framework.memory import check_bytes
-from framework.errors import InvalidTypeError, StateError
+from framework.errors import InvalidTypeError, InvalidValueError, StateError
 from framework.parameter import Parameter
 
 
@@ -85,6 +85,15 @@ class Optimizer(ValidatedArguments):
                     f"{type(self).__name__} expects an iterable of Parameter (e.g. "
                     f"model.parameters()); item {i} is {type(p).__name__}"
                 )
+        if not self.params:
+            raise InvalidValueError(f"{name} got no parameters to update: pass model.parameters() of a model "
+                                    f"with parameters (a Linear, ...)")
+        seen: dict[int, int] = {}
+        for i, p in enumerate(self.params):
+            if id(p) in seen:  # it would be updated twice per step
+                raise InvalidValueError(f"{name}: parameter {i} ({p.name}) is the same object as parameter "
+                                        f"{seen[id(p)]}; pass each parameter once")
+            seen[id(p)] = i
         self.lr = check_hyperparameter(type(self).__name__, "lr", lr, low=0.0, low_open=True)
         self.steps = 0
         self._scratch: dict[tuple, np.ndarray] = {}        # (name, dtype) -> flat buffer

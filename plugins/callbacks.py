@@ -322,6 +322,11 @@ class LearningRateScheduler(Callback):
             self.schedule_spec = getattr(schedule, "__name__", repr(schedule))
             self.schedule = schedule
         else:
+            if not isinstance(schedule, (str, dict)):
+                raise InvalidTypeError(f"LearningRateScheduler: `schedule` is a registered schedule's name, a "
+                                       f"dict {{'type': name, ...}} (one of {', '.join(registry.names('schedules'))}) "
+                                       f"or, in Python, a callable f(epoch, base_lr) -> lr. Received: "
+                                       f"{type(schedule).__name__} {schedule!r}"[:400])
             spec = {"type": schedule} if isinstance(schedule, str) else dict(schedule)
             if "type" not in spec:
                 raise InvalidValueError(f"LearningRateScheduler: `schedule` needs a 'type' (one of "

@@ -6,6 +6,7 @@ import inspect
 import re
 import types
 
+import numpy as np
 import pytest
 
 from framework import Layer, Loss, Optimizer, PluginError, RegistryError, hookimpl, metric
@@ -232,7 +233,8 @@ def test_config_validation_from_the_constructor_signature():
     assert problems["out_features"] == "required field is missing"
     assert "bias" in problems
     assert "rng" not in reg.config_model("layers", "linear").model_fields  # supplied by the builder
-    sgd = reg.build("optimizers", "sgd", {"lr": 0.5}, params=[])
+    from framework.parameter import Parameter
+    sgd = reg.build("optimizers", "sgd", {"lr": 0.5}, params=[Parameter(np.zeros((2, 1)), "w")])
     assert sgd.lr == 0.5
 
 

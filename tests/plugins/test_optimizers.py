@@ -409,7 +409,7 @@ def test_bad_new_hyperparameters(cls, kwargs, error, message, rng):
         cls(make_params(rng), **kwargs)
 
 
-def test_new_optimizers_from_an_experiment():
+def test_new_optimizers_from_an_experiment(rng):
     from framework import ConfigError, Experiment
 
     spec = {"model": {"layers": [{"type": "linear", "in_features": 2, "out_features": 1}]},
@@ -419,4 +419,16 @@ def test_new_optimizers_from_an_experiment():
         Experiment.from_dict({**spec, "optimizer": optimizer})
     with pytest.raises(ConfigError, match=r"optimizer: SGD: nesterov momentum requires momentum > 0"):
         from framework.registry import registry
-        registry.build("optimizers", "sgd", {"nesterov": True}, path="optimizer", params=[])
+        registry.build("optimizers", "sgd", {"nesterov": True}, path="optimizer", params=make_params(rng))
+
+
+def test_an_optimizer_refuses_no_parameters_and_the_same_parameter_twice(rng):
+    # Re-trial: Adam([]) was accepted (a run that trains nothing); a parameter listed twice would be
+    # updated twice per step.
+    with pytest.raises(ValueError, match=r"Adam got no parameters to update: pass model.parameters\(\) of a model "
+                                         r"with parameters"):
+        Adam([], lr=0.1)
+    w = Parameter(rng.standard_normal((3, 2)), "W")
+    with pytest.raises(ValueError, match=r"SGD: parameter 1 \(W\) is the same object as parameter 0; pass each "
+                                         r"parameter once"):
+        SGD([w, w], lr=0.1)

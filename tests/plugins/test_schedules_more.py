@@ -126,3 +126,14 @@ def test_warmup_and_inverse_time_from_an_experiment():
     })
     result = run_experiment(experiment, data=(X, X[:1] + X[1:]))
     assert result.history["lr"] == pytest.approx([0.05, 0.1, 0.05, 0.1 / 3])
+
+
+def test_a_schedule_that_is_neither_a_name_a_dict_nor_a_callable_is_refused_by_type():
+    # Re-trial: LearningRateScheduler(3) gave a bare "TypeError: 'int' object is not iterable".
+    from framework.errors import InvalidTypeError
+    from plugins.callbacks import LearningRateScheduler
+
+    with pytest.raises(InvalidTypeError, match=r"LearningRateScheduler: `schedule` is a registered schedule's name, "
+                                               r"a dict \{'type': name, \.\.\.\} \(one of .*cosine.*\) or, in "
+                                               r"Python, a callable f\(epoch, base_lr\) -> lr\. Received: int 3"):
+        LearningRateScheduler(3)
