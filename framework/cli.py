@@ -264,8 +264,11 @@ def cmd_validate(args) -> int:
 
     experiment = load_experiment(args.experiment, args.overrides)
     p = prepare_run(experiment, progress=False)
-    print(f"{args.experiment}: valid ({len(p.model)} layers, {p.model.num_parameters():,} parameters, "
-          f"{p.train.n_examples} training examples of {p.train.n_features} features)")
+    def count(n: int, noun: str) -> str:
+        return f"{n:,} {noun}{'s' * (n != 1)}"
+
+    print(f"{args.experiment}: valid ({count(len(p.model), 'layer')}, {count(p.model.num_parameters(), 'parameter')}, "
+          f"{count(p.train.n_examples, 'training example')} of {count(p.train.n_features, 'feature')})")
     return 0
 
 

@@ -225,8 +225,10 @@ def _read_npz(path: Path, model: Layer, need_targets: bool) -> Table:
     if X.ndim == 1 and n == 1:
         X = X.reshape(-1, 1)
     if X.ndim != 2 or X.shape[1] != n:
+        hint = (f"; it looks stored as (features, m), examples as columns: save X.T"
+                if X.ndim == 2 and X.shape[0] == n else "")
         raise DataError(f"{path}: X must have one example per row and {n} columns (the model's features"
-                        f"{': ' + ', '.join(features) if features else ''}). Received: shape {X.shape}")
+                        f"{': ' + ', '.join(features) if features else ''}). Received: shape {X.shape}{hint}")
     y = None
     if need_targets:
         y = np.asarray(arrays["y"])

@@ -348,8 +348,8 @@ def _check_npz_example_counts(p, x_key: str, X: np.ndarray, y_key: str, y: np.nd
     if mx is None or my is None or mx == my:
         return
     message = (f"{p}: {x_key} and {y_key} disagree on the number of examples with layout = \"{layout}\" "
-               f"({_LAYOUTS[layout]}): the file's {x_key} has shape {X.shape}, {mx} examples; its {y_key} "
-               f"has shape {y.shape}, {my} examples.")
+               f"({_LAYOUTS[layout]}): the file's {x_key} has shape {X.shape}, {mx} example{'s' * (mx != 1)}; its "
+               f"{y_key} has shape {y.shape}, {my} example{'s' * (my != 1)}.")
     other = "columns" if layout == "rows" else "rows"
     ox, oy = counts[other]
     if ox is not None and ox == oy:

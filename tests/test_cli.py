@@ -41,7 +41,7 @@ def test_validate_reports_problems_without_traceback(tmp_path, capsys):
     assert "minidl: error: 2 problems in" in err and "optimizer.type: can't find 'sgdd'" in err
     assert "trainer.epochs: Input should be greater than 0" in err and "Traceback" not in err
     assert main(["validate", str(EXPERIMENT)]) == 0
-    assert "valid (1 layers, 11 parameters, 1000 training examples of 10 features)" in capsys.readouterr().out
+    assert "valid (1 layer, 11 parameters, 1,000 training examples of 10 features)" in capsys.readouterr().out
 
 
 def test_runtime_errors_exit_nonzero_with_one_message(tmp_path, capsys):

@@ -672,3 +672,13 @@ def test_a_multi_label_run_scores_each_yes_no_decision(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "run"), str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[2] == f"accuracy  {right[:, :8].mean():.6g}"
+
+
+def test_an_npz_x_stored_as_columns_is_refused_with_the_transpose_named(moons_run, tmp_path, capsys):
+    # Re-trial: the message did not say the file looked column-major, as the training source now does.
+    np.savez(tmp_path / "cols.npz", X=np.zeros((2, 10)))
+    assert main(["predict", str(moons_run), str(tmp_path / "cols.npz")]) == 1
+    assert capsys.readouterr().err == (
+        f"minidl: error: {tmp_path / 'cols.npz'}: X must have one example per row and 2 columns (the model's "
+        f"features: x1, x2). Received: shape (2, 10); it looks stored as (features, m), examples as columns: "
+        f"save X.T\n")
