@@ -101,7 +101,7 @@ def validate_call(owner: str, func: Callable, args: tuple, kwargs: dict, *, is_m
         return args, kwargs
     values = {k: _plain(v) for k, v in bound.arguments.items() if k in model.model_fields}
     try:
-        validated = model.model_validate(values)
+        validated = model.model_validate(values, strict=True)
     except Exception as exc:  # pydantic.ValidationError
         import pydantic
 

@@ -125,7 +125,8 @@ def test_load_state_dict_rejects_mismatches(rng):
     (dict(lr=0), r"1 problem in SGD\(params=.*, lr=0\):\n  lr: Input should be greater than 0. Received: 0"),
     (dict(lr=float("nan")), r"lr: Input should be a finite number. Received: nan"),
     (dict(lr=0.1, momentum=1.0), r"momentum: Input should be less than 1. Received: 1.0"),
-    (dict(lr="fast"), r"lr: Input should be a valid number, unable to parse string as a number. Received: 'fast'"),
+    (dict(lr="fast"), r"lr: Input should be a valid number. Received: 'fast'"),
+    (dict(lr="0.1"), r"lr: Input should be a valid number. Received: '0.1'"),  # re-trial: was read as 0.1
 ])
 def test_bad_hyperparameters(kwargs, message, rng):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -432,3 +433,10 @@ def test_an_optimizer_refuses_no_parameters_and_the_same_parameter_twice(rng):
     with pytest.raises(ValueError, match=r"SGD: parameter 1 \(W\) is the same object as parameter 0; pass each "
                                          r"parameter once"):
         SGD([w, w], lr=0.1)
+
+
+def test_python_calls_take_ints_and_numpy_scalars_for_floats_but_convert_nothing_else(rng):
+    opt = Adam(make_params(rng), lr=1, beta1=np.float32(0.5))
+    assert (opt.lr, type(opt.lr), opt.beta1) == (1.0, float, 0.5)
+    with pytest.raises(TypeError, match=r"amsgrad: Input should be a valid boolean. Received: 1"):
+        Adam(make_params(rng), amsgrad=1)
