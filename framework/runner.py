@@ -551,14 +551,14 @@ def run_experiment(experiment: Experiment, *, data=None, run_dir: str | Path | N
         on_run_dir(run_dir)
     with RunLock(run_dir):
         spec = spec_dict(experiment)
-        name, text = _spec_file(spec)
+        name, text = stored_spec_file(spec)
         atomic_write_text(run_dir / name, text, what="spec")
         _bind(prepared, run_dir, spec)
         return _train(prepared, run_dir, started, resumed_from=None,
                       initialized_from=str(init.path) if init else None)
 
 
-def _spec_file(spec: dict[str, Any]) -> tuple[str, str]:
+def stored_spec_file(spec: dict[str, Any]) -> tuple[str, str]:
     """The name and text of the run's stored spec: TOML, or JSON when the spec holds a None
     (TOML has no null, and leaving it out would run the default instead)."""
     from framework.config_files import null_paths, to_toml

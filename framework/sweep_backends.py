@@ -54,7 +54,10 @@ def run_trial(task: dict[str, Any], blas_threads: int | None = None) -> dict[str
         from framework.runner import run_experiment
 
         run_dir = Path(task["run_dir"])
-        experiment = Experiment.from_dict(task["spec"], source=str(run_dir / "experiment.toml"))
+        from framework.runner import stored_spec_file
+
+        # Named as the file the trial stores (experiment.json when its spec holds a None).
+        experiment = Experiment.from_dict(task["spec"], source=str(run_dir / stored_spec_file(task["spec"])[0]))
         resume = None
         if task.get("resume") and run_dir.is_dir():
             if latest_checkpoint(run_dir / "checkpoints") is not None:
