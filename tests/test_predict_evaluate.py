@@ -44,6 +44,12 @@ def write_csv(path, header, rows):
     return path
 
 
+def train_from_toml(directory, text: str):
+    """Write ``text`` as directory/e.toml and run it into directory/run (the data paths relative to it)."""
+    (directory / "e.toml").write_text(text)
+    return run_experiment(load_experiment(directory / "e.toml"), run_dir=directory / "run", progress=False)
+
+
 def rows_of(text):
     return list(csv.DictReader(io.StringIO(text)))
 
@@ -158,11 +164,11 @@ def test_a_headerless_file_with_old_mac_line_ends_trains_predicts_and_evaluates(
     rows = [",".join(repr(v) for v in row) for row in np.column_stack([X, X[:, 0] - 0.5 * X[:, 1]]).tolist()]
     (tmp_path / "cr.csv").write_bytes("\r".join(rows).encode() + b"\r")
     (tmp_path / "lf.csv").write_bytes("\n".join(rows).encode() + b"\n")
-    (tmp_path / "e.toml").write_text(
+    train_from_toml(
+        tmp_path,
         '[model]\nlayers = [{ type = "linear", out_features = 1 }]\n[loss]\ntype = "mse"\n'
         '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\n'
         '[data.source]\ntype = "csv"\npath = "cr.csv"\ntarget_columns = [-1]\n')
-    run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
     model = load_model(tmp_path / "run")
     assert model.in_features == 2 and model.info.feature_names == ["0", "1"] and model.info.target_names == ["2"]
     outputs = []
@@ -368,11 +374,11 @@ def numbered_run(tmp_path_factory):
     X = np.random.default_rng(7).standard_normal((30, 2))
     labels = ["1", "2.0", "3e0", " 2", "3", "1.0"] * 5
     write_csv(tmp / "train.csv", ["x1", "x2", "label"], [[a, b, lab] for (a, b), lab in zip(X.tolist(), labels)])
-    (tmp / "e.toml").write_text(
+    train_from_toml(
+        tmp,
         '[model]\nlayers = [{ type = "linear", out_features = 3 }]\n[loss]\ntype = "cross_entropy"\n'
         '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 1\nmetrics = ["accuracy"]\n'
         '[data.source]\ntype = "csv"\npath = "train.csv"\ntarget_columns = ["label"]\nclasses = true\n')
-    run_experiment(load_experiment(tmp / "e.toml"), run_dir=tmp / "run", progress=False)
     return tmp / "run"
 
 
@@ -623,11 +629,11 @@ def test_a_multi_label_bce_run_predicts_its_own_probabilities(tmp_path, capsys):
     X = rng.standard_normal((20, 2))
     write_csv(tmp_path / "m.csv", ["x1", "x2", "a", "b"],
               np.column_stack([X, X[:, 0] > 0, X[:, 1] > 0]).astype(float).tolist())
-    (tmp_path / "e.toml").write_text(
+    train_from_toml(
+        tmp_path,
         '[model]\nlayers = [{ type = "linear", out_features = 2 }, { type = "sigmoid" }]\n[loss]\ntype = "bce"\n'
         '[optimizer]\ntype = "sgd"\nlr = 0.1\n[trainer]\nepochs = 2\n'
         '[data.source]\ntype = "csv"\npath = "m.csv"\ntarget_columns = ["a", "b"]\n')
-    run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
     model = load_model(tmp_path / "run")
     assert model.info.classes is None
     new = np.array([[0.5, -0.5], [-3.0, 2.0]])
@@ -649,13 +655,13 @@ def test_a_multi_label_run_scores_each_yes_no_decision(tmp_path, capsys):
     X = rng.standard_normal((200, 2))
     A = np.column_stack([X[:, 0] > 0, X[:, 0] + X[:, 1] > 0]).astype(float)
     write_csv(tmp_path / "ml.csv", ["x1", "x2", "has_a", "has_b"], np.column_stack([X, A]).tolist())
-    (tmp_path / "e.toml").write_text(
+    result = train_from_toml(
+        tmp_path,
         '[model]\nlayers = [{ type = "linear", out_features = 8 }, { type = "tanh" }, '
         '{ type = "linear", out_features = 2 }]\n[loss]\ntype = "bce_with_logits"\n'
         '[optimizer]\ntype = "adam"\nlr = 0.02\n[data]\nvalidation_split = 0.2\n'
         '[data.source]\ntype = "csv"\npath = "ml.csv"\ntarget_columns = ["has_a", "has_b"]\n'
         '[trainer]\nepochs = 10\nmetrics = ["accuracy", "f1"]\n')
-    result = run_experiment(load_experiment(tmp_path / "e.toml"), run_dir=tmp_path / "run", progress=False)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert "confusion_matrix" not in summary and summary["classes"] is None
     # oracle: the share of right yes/no decisions (logit >= 0 is yes), over both columns of every example
