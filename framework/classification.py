@@ -93,7 +93,7 @@ def default_classes(loss, out_rows: int, target_names: list[str] | None = None) 
         return None
     if out_rows == 1:
         return ["0", "1"]
-    if 1 not in loss.target_rows(out_rows):
+    if is_multi_label(loss, out_rows):
         return None
     if target_names is not None and len(target_names) == out_rows and len(set(target_names)) == out_rows:
         return [str(name) for name in target_names]

@@ -29,9 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from framework.classification import is_multi_label, metric_inputs, metric_scores
 from framework.data import CsvText, excerpt, is_number, label_names
 from framework.errors import ConfigError, DataError, ModelFileError
 from framework.layer import Layer
+from framework.loss import Loss
 
 #: Columns predicted at once: bounded memory whatever the file's length.
 BATCH = 4096
@@ -280,27 +282,24 @@ def prediction_columns(model: Layer, y_hat: np.ndarray) -> dict[str, list]:
         return columns
     names = info.target_names if info.target_names and len(info.target_names) == y_hat.shape[0] else (
         ["prediction"] if y_hat.shape[0] == 1 else [f"prediction_{k}" for k in range(y_hat.shape[0])])
-    multi_label = _multi_label(info)
-    if multi_label:
-        # C yes/no questions (bce or bce_with_logits on C target columns): each one's probability.
-        from framework.saving import sigmoid_probabilities
-        p = sigmoid_probabilities(y_hat) if multi_label == "logits" else y_hat
+    loss = _saved_loss(info) if info.loss else None
+    if loss is not None and is_multi_label(loss, y_hat.shape[0]):
+        # C yes/no questions (bce or bce_with_logits on C target columns): each one's probability, as the
+        # run's metrics saw it (the sigmoid of a logit).
+        p = metric_scores(y_hat.reshape(1, -1), loss).reshape(y_hat.shape)
         return {f"p_{name}": p[k].tolist() for k, name in enumerate(names)}
     return {name: y_hat[k].tolist() for k, name in enumerate(names)}
 
 
-def _multi_label(info) -> str | None:
-    """For a classifier without classes (C yes/no questions), what its outputs are: "logits" or
-    "probabilities" (the loss's ``expects``); None for a regression model."""
+def _saved_loss(info) -> Loss:
+    """The loss a model file names (``info.loss``), built from its registered name and arguments."""
     from framework.registry import registry
 
-    name = (info.loss or {}).get("type")
-    if not isinstance(name, str) or ("losses", name) not in registry:
-        return None
-    loss = registry.get("losses", name)
-    if not getattr(loss, "classification", False):
-        return None
-    return "logits" if getattr(loss, "expects", None) == "logits" else "probabilities"
+    spec = dict(info.loss)
+    name = spec.pop("type")
+    if ("losses", name) not in registry:
+        raise ModelFileError(f"{info.path}: the loss {name!r} is not registered by any installed plugin")
+    return registry.build("losses", name, spec, path="loss")
 
 
 OUTPUT_SUFFIXES = (".csv", ".npz")
@@ -349,17 +348,10 @@ def evaluate(model: Layer, table: Table) -> dict[str, float]:
     if not info.loss:
         raise ModelFileError(f"{info.path}: the model file names no loss (it was saved without one: pass "
                              f"loss= and metrics= to model.save); nothing to evaluate")
-    spec = dict(info.loss)
-    name = spec.pop("type")
-    where = f"{info.path}: the loss"
-    if ("losses", name) not in registry:
-        raise ModelFileError(f"{where} {name!r} is not registered by any installed plugin")
-    loss = registry.build("losses", name, spec, path="loss")
+    loss = _saved_loss(info)
     y_hat = predict(model, table.X)
     out = {"loss": float(loss(y_hat, table.y))}
     loss.release()
-    from framework.classification import metric_inputs
-
     y_hat, y = metric_inputs(y_hat, table.y, loss)
     for metric in info.metrics:
         if ("metrics", metric) not in registry:

@@ -448,11 +448,6 @@ def class_probabilities(model: Layer, y_hat: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=0, keepdims=True)
 
 
-def sigmoid_probabilities(z: np.ndarray) -> np.ndarray:
-    """sigmoid(z) elementwise, without overflow for any logit: each row's own probability (multi-label)."""
-    return _sigmoid(np.asarray(z, dtype=np.float64))
-
-
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     out = np.empty_like(z)
     pos = z >= 0
