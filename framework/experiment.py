@@ -400,14 +400,20 @@ def rows_path(layers: list) -> str:
     return f"model.layers[{i}]" + (".out_features" if "out_features" in layers[i] else "")
 
 
+def _declared_rows_problem(kind: str, name: str, rows: int) -> str | None:
+    """What a registered loss or metric says is wrong with ``rows`` output rows (its optional
+    ``output_rows_problem(rows)``), or None."""
+    check = getattr(registry.get(kind, name), "output_rows_problem", None)
+    return check(rows) if callable(check) else None
+
+
 def _rows_problems(layers: list, loss: Any) -> list[tuple[str, str]]:
     """The model's output rows, when its blocks say, against what the loss needs (``output_rows_problem``)."""
     found = output_rows(layers)
     if found is None or found[1] is None or not (isinstance(loss, dict) and isinstance(loss.get("type"), str)):
         return []
     i, rows = found
-    check = getattr(registry.get("losses", loss["type"]), "output_rows_problem", None)
-    problem = check(rows) if callable(check) else None
+    problem = _declared_rows_problem("losses", loss["type"], rows)
     if problem is None:
         return []
     return [(f"model.layers[{i}].out_features",
@@ -455,8 +461,7 @@ def _metric_rows_problems(layers: list, metrics: list) -> list[tuple[str, str]]:
     for i, name in enumerate(metrics):
         if not (isinstance(name, str) and ("metrics", name) in registry):
             continue
-        check = getattr(registry.get("metrics", name), "output_rows_problem", None)
-        problem = check(found[1]) if callable(check) else None
+        problem = _declared_rows_problem("metrics", name, found[1])
         if problem is not None:
             problems.append((f"trainer.metrics[{i}]", f"{name!r} {problem} ({rows_path(layers)} = {found[1]})"))
     return problems
