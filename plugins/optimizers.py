@@ -30,6 +30,7 @@ from framework.hookspecs import hookimpl
 from framework.optimizer import Optimizer
 from framework.parameter import Parameter
 from framework.types import NonNegativeFloat, PositiveFloat, UnitClosed, UnitInterval
+from framework.checks import check_hyperparameter
 from framework.errors import InvalidValueError
 
 
@@ -117,8 +118,13 @@ class Adam(Optimizer):
             form use ``adamw``).
         amsgrad: divide by the running maximum of v (Reddi et al., 2018).
 
-    State per parameter: ``m`` and ``v`` (and ``v_max`` with amsgrad), shape
-    of the parameter; the step count t is the optimizer's ``steps``.
+    State per parameter, shape of the parameter: ``m_scaled`` = m / (1 - b1)
+    and ``v_scaled`` = v / (1 - b2) (and ``v_max_scaled`` with amsgrad),
+    the paper's moments kept times a constant, so that a step is two numpy
+    passes shorter (m_scaled <- b1 m_scaled + g; the constants go into the
+    step's scalars). The step count t is the optimizer's ``steps``. A state
+    saved by an earlier minidl (keys ``m``, ``v``, ``v_max``) is converted
+    when loaded.
     """
 
     hyperparameters = ("lr", "beta1", "beta2", "eps", "weight_decay")
@@ -135,20 +141,64 @@ class Adam(Optimizer):
         self.weight_decay = weight_decay
         self.amsgrad = amsgrad
         super().__init__(params, lr)
+        self._scaled_with = (beta1, beta2)  # the betas m_scaled and v_scaled are scaled with
+
+    #: State keys of earlier minidl versions, which kept the moments unscaled.
+    _UNSCALED_KEYS = {"m": "m_scaled", "v": "v_scaled", "v_max": "v_max_scaled"}
 
     def init_state(self, param):
-        state = {"m": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
+        state = {"m_scaled": np.zeros_like(param.data), "v_scaled": np.zeros_like(param.data)}
         if self.amsgrad:
-            state["v_max"] = np.zeros_like(param.data)
+            state["v_max_scaled"] = np.zeros_like(param.data)
         return state
 
+    def step(self) -> None:
+        self._rescale_moments()
+        super().step()
+
+    def _rescale_moments(self) -> None:
+        """Keep m_scaled = m / (1 - beta1) and v_scaled = v / (1 - beta2) true after betas were changed."""
+        betas = (self.beta1, self.beta2)
+        scaled_with = self._scaled_with
+        if scaled_with == betas:
+            return
+        for name, value in zip(("beta1", "beta2"), betas):  # set by hand since the last step
+            check_hyperparameter(type(self).__name__, name, value, low=0.0, high=1.0, high_open=True)
+        factors = {"m_scaled": (1.0 - scaled_with[0]) / (1.0 - betas[0]),
+                   "v_scaled": (1.0 - scaled_with[1]) / (1.0 - betas[1])}
+        factors["v_max_scaled"] = factors["v_scaled"]
+        for state in self.state:
+            for key, array in state.items():
+                array *= factors[key]
+        self._scaled_with = betas
+
+    def state_dict(self):
+        self._rescale_moments()
+        return super().state_dict()
+
+    def load_state_dict(self, state_dict):
+        saved = state_dict.get("hyperparameters", {})
+        b1, b2 = saved.get("beta1", self.beta1), saved.get("beta2", self.beta2)
+        states = state_dict.get("state")
+        if isinstance(states, list) and any(isinstance(s, dict) and set(s) & self._UNSCALED_KEYS.keys()
+                                            for s in states):
+            factor = {"m": 1.0 - b1, "v": 1.0 - b2, "v_max": 1.0 - b2}
+            states = [{self._UNSCALED_KEYS.get(k, k): (a / factor[k] if k in factor else a) for k, a in s.items()}
+                      if isinstance(s, dict) else s for s in states]
+            state_dict = {**state_dict, "state": states}
+        super().load_state_dict(state_dict)
+        self._scaled_with = (self.beta1, self.beta2)
+
     def update(self, param, state):
-        # Bias corrections folded into two scalars (t = self.steps, counted by step()):
+        # m and v are kept as m / (1 - b1) and v / (1 - b2): then m <- b1 m + g and
+        # v <- b2 v + g^2, two numpy passes fewer per step, and the constants go into
+        # the two scalars below with the bias corrections (t = self.steps):
         # lr * m_hat / (sqrt(v_hat) + eps) = step_size * m / (sqrt(v) + eps_hat).
         t, b1, b2 = self.steps, self.beta1, self.beta2
-        step_size = self.lr * (1.0 - b2 ** t) ** 0.5 / (1.0 - b1 ** t)
-        eps_hat = self.eps * (1.0 - b2 ** t) ** 0.5
-        g, m, v, tmp = param.grad, state["m"], state["v"], self.scratch(param.data)
+        root = ((1.0 - b2 ** t) / (1.0 - b2)) ** 0.5
+        step_size = self.lr * (1.0 - b1) / (1.0 - b1 ** t) * root
+        eps_hat = self.eps * root
+        g, m, v, tmp = param.grad, state["m_scaled"], state["v_scaled"], self.scratch(param.data)
         if self.weight_decay:
             if self.decoupled:
                 param.data *= 1.0 - self.lr * self.weight_decay
@@ -156,15 +206,13 @@ class Adam(Optimizer):
                 g = np.multiply(param.data, self.weight_decay, out=self.scratch(param.data, "decayed"))
                 g += param.grad
         m *= b1
-        np.multiply(g, 1.0 - b1, out=tmp)
-        m += tmp
+        m += g
         v *= b2
         np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - b2
         v += tmp
         if self.amsgrad:
-            np.maximum(state["v_max"], v, out=state["v_max"])
-            np.sqrt(state["v_max"], out=tmp)
+            np.maximum(state["v_max_scaled"], v, out=state["v_max_scaled"])
+            np.sqrt(state["v_max_scaled"], out=tmp)
         else:
             np.sqrt(v, out=tmp)
         tmp += eps_hat

@@ -54,7 +54,7 @@ def test_optimizer_state_is_priced(monkeypatch):
     with pytest.raises(MemoryLimitError, match=r"Adam: optimizer state for 2 parameter\(s\) needs 1.5 MiB"):
         Adam(layer.parameters())
     monkeypatch.delenv("MINIDL_MAX_MEMORY")
-    assert Adam(layer.parameters()).state[0]["m"].shape == (100, 1000)
+    assert Adam(layer.parameters()).state[0]["m_scaled"].shape == (100, 1000)
 
 
 def test_csv_files_are_priced_before_reading(tmp_path, monkeypatch):

@@ -266,7 +266,8 @@ def test_replaced_arrays_are_regrouped_from_their_current_values(rng):
     clone.step()
     for p, q in zip(clone.params, reference.params):
         np.testing.assert_array_equal(p.data, q.data)
-    np.testing.assert_array_equal(clone.state_dict()["state"][0]["m"], reference.state_dict()["state"][0]["m"])
+    np.testing.assert_array_equal(clone.state_dict()["state"][0]["m_scaled"],
+                                  reference.state_dict()["state"][0]["m_scaled"])
 
 
 @pytest.mark.parametrize("cls,kwargs", [(Adam, {"lr": 0.01}), (SGD, {"lr": 0.1, "momentum": 0.9})])
@@ -440,3 +441,70 @@ def test_python_calls_take_ints_and_numpy_scalars_for_floats_but_convert_nothing
     assert (opt.lr, type(opt.lr), opt.beta1) == (1.0, float, 0.5)
     with pytest.raises(TypeError, match=r"amsgrad: Input should be a valid boolean. Received: 1"):
         Adam(make_params(rng), amsgrad=1)
+
+
+def _paper_adam(p0, grads, betas, lr=0.01, eps=1e-8, amsgrad=False):
+    """The paper's Adam, step by step (``betas`` one (beta1, beta2) pair per step); returns p, m, v, v_max."""
+    p, m, v, v_max = p0.copy(), np.zeros_like(p0), np.zeros_like(p0), np.zeros_like(p0)
+    for t, (g, (b1, b2)) in enumerate(zip(grads, betas), start=1):
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        v_max = np.maximum(v_max, v)
+        p = p - lr * (m / (1 - b1 ** t)) / (np.sqrt((v_max if amsgrad else v) / (1 - b2 ** t)) + eps)
+    return p, m, v, v_max
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_keeps_the_moments_scaled_by_one_minus_beta(amsgrad, rng):
+    start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(30)]
+    p = Parameter(start.copy(), "W")
+    opt = Adam([p], lr=0.01, beta1=0.8, beta2=0.99, amsgrad=amsgrad)
+    for g in grads:
+        p.grad[...] = g
+        opt.step()
+    expected, m, v, v_max = _paper_adam(start, grads, [(0.8, 0.99)] * 30, amsgrad=amsgrad)
+    state = opt.state_dict()["state"][0]
+    np.testing.assert_allclose(p.data, expected, rtol=1e-12)
+    np.testing.assert_allclose(state["m_scaled"] * (1 - 0.8), m, rtol=1e-12)
+    np.testing.assert_allclose(state["v_scaled"] * (1 - 0.99), v, rtol=1e-12)
+    assert ("v_max_scaled" in state) == amsgrad
+    if amsgrad:
+        np.testing.assert_allclose(state["v_max_scaled"] * (1 - 0.99), v_max, rtol=1e-12)
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_state_saved_by_earlier_versions_with_unscaled_moments_is_converted(amsgrad, rng):
+    # Earlier minidl saved the paper's m and v (and v_max) under those keys.
+    start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(20)]
+    p10, m, v, v_max = _paper_adam(start, grads[:10], [(0.9, 0.999)] * 10, amsgrad=amsgrad)
+    saved = {"m": m, "v": v, **({"v_max": v_max} if amsgrad else {})}
+    old = {"hyperparameters": {"lr": 0.01, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0},
+           "steps": 10, "state": [saved]}
+    p = Parameter(p10.copy(), "W")
+    opt = Adam([p], lr=0.5, beta1=0.5, beta2=0.5, amsgrad=amsgrad)  # the saved hyperparameters win
+    opt.load_state_dict(old)
+    for g in grads[10:]:
+        p.grad[...] = g
+        opt.step()
+    np.testing.assert_allclose(p.data, _paper_adam(start, grads, [(0.9, 0.999)] * 20, amsgrad=amsgrad)[0],
+                               rtol=1e-12)
+
+
+def test_adam_betas_changed_during_training_apply_from_the_next_step(rng):
+    start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(12)]
+    p = Parameter(start.copy(), "W")
+    opt = Adam([p], lr=0.01)
+    for t, g in enumerate(grads):
+        if t == 6:
+            opt.beta1, opt.beta2 = 0.5, 0.9
+        p.grad[...] = g
+        opt.step()
+    betas = [(0.9, 0.999)] * 6 + [(0.5, 0.9)] * 6
+    np.testing.assert_allclose(p.data, _paper_adam(start, grads, betas)[0], rtol=1e-12)
+    assert opt.state_dict()["hyperparameters"]["beta1"] == 0.5
+    np.testing.assert_allclose(opt.state_dict()["state"][0]["m_scaled"] * 0.5,
+                               _paper_adam(start, grads, betas)[1], rtol=1e-12)
+    opt.beta1 = 1.0
+    with pytest.raises(ValueError, match=r"Adam: expected `beta1` to be a finite number >= 0 and < 1. "
+                                         r"Received: beta1=1.0"):
+        opt.step()
