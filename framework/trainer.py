@@ -428,8 +428,11 @@ class Trainer:
                     perm = self.rng.permutation(m)
                     # Gathered as rows of the transposes: the columns of X are
                     # strided, the rows of X.T are not, and this is 2x faster.
-                    np.take(X.T, perm, axis=0, out=Xs.T)
-                    np.take(y.T, perm, axis=0, out=ys.T)
+                    # mode="clip" writes straight into the buffers (the default,
+                    # "raise", gathers into a temporary and copies it: 2.6x
+                    # slower); a permutation holds no index to clip.
+                    np.take(X.T, perm, axis=0, out=Xs.T, mode="clip")
+                    np.take(y.T, perm, axis=0, out=ys.T, mode="clip")
                 if show:
                     display.epoch_begin(self.epoch + 1, len(batches))
                 self._run_batches(batches, display if show else None)
