@@ -107,3 +107,35 @@ def test_non_finite_buffers_are_never_saved(tmp_path):
     with pytest.raises(CheckpointError, match=r"refusing to save .*c\.npz: 1\.running_var holds NaN or inf"):
         save_checkpoint(tmp_path / "c.npz", m)
     assert not (tmp_path / "c.npz").exists()
+
+
+def test_a_checkpoint_of_adams_unscaled_moments_from_an_earlier_version_resumes(tmp_path, monkeypatch):
+    # Earlier minidl saved Adam's m and v as the paper defines them, under the keys m and v; this
+    # one keeps them divided by 1 - beta. Such a file resumes to the uninterrupted run (to 1e-12:
+    # the conversion rounds) instead of being refused or misread.
+    from framework import Trainer
+    from plugins.losses import MSELoss
+    from plugins.optimizers import Adam
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((3, 40)), rng.standard_normal((1, 40))
+
+    def trainer(epochs):
+        m = model()
+        return Trainer(m, MSELoss(), Adam(m.parameters(), lr=0.01, beta1=0.8), epochs=epochs, batch_size=8, seed=0)
+
+    straight = trainer(6)
+    straight.fit(X, y)
+    first = trainer(3)
+    first.fit(X, y)
+    saved = first.optimizer.state_dict()
+    old = {**saved, "state": [{"m": s["m_scaled"] * (1 - 0.8), "v": s["v_scaled"] * (1 - 0.999)}
+                              for s in saved["state"]]}
+    monkeypatch.setattr(first.optimizer, "state_dict", lambda: old)
+    path = save_checkpoint(tmp_path / "old.npz", first.model, first.optimizer, trainer=first.state_dict())
+    assert load_checkpoint(path).meta.optimizer.state_keys[0] == ["m", "v"]
+    resumed = trainer(6)
+    resumed.fit(X, y, resume_from=path)
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_allclose(b.data, a.data, rtol=1e-12, atol=1e-15)
+    assert sorted(resumed.optimizer.state_dict()["state"][0]) == ["m_scaled", "v_scaled"]
