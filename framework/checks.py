@@ -120,6 +120,29 @@ def validate_call(owner: str, func: Callable, args: tuple, kwargs: dict, *, is_m
     return bound.args, bound.kwargs
 
 
+def argument_problems(func: Callable, values: dict[str, Any], *, is_method: bool = True) -> list[str]:
+    """What is wrong with ``values``, some of ``func``'s arguments, by its type hints ([] when nothing).
+
+    For values that arrive without a call: the hyperparameters a state dict
+    or checkpoint restores. Each problem reads ``name: what is valid.
+    Received: value``; arguments not given are not asked for.
+    """
+    model, _ = _model_of(func, is_method)
+    if model is None:
+        return []
+    values = {k: _plain(v) for k, v in values.items() if k in model.model_fields}
+    try:
+        model.model_validate(values, strict=True)
+    except Exception as exc:  # pydantic.ValidationError
+        import pydantic
+
+        if not isinstance(exc, pydantic.ValidationError):
+            raise
+        return [f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}. Received: {_short(err['input'])}"
+                for err in exc.errors() if err["type"] != "missing"]
+    return []
+
+
 def validate_arguments(func: Callable) -> Callable:
     """Decorate a function component so that every call is validated against its type hints."""
 

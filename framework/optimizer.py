@@ -8,7 +8,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from framework.checks import ValidatedArguments, check_hyperparameter
+from framework.checks import ValidatedArguments, argument_problems, check_hyperparameter
 from framework.memory import check_bytes
 from framework.errors import InvalidTypeError, InvalidValueError, StateError
 from framework.parameter import Parameter
@@ -222,9 +222,27 @@ class Optimizer(ValidatedArguments):
         raise StateError(f"{type(self).__name__}: hyperparameter {name!r} is a {type(value).__name__}; "
                          f"state_dict saves bool, int, float, str or None. Received: {name}={value!r}")
 
+    def check_saved_hyperparameters(self, state_dict: dict[str, Any]) -> None:
+        """Refuse (:class:`StateError`) saved hyperparameters this optimizer's arguments would refuse.
+
+        A checkpoint is a file a user may have edited or received: beta1 = 1
+        there must be the same error as ``Adam(beta1=1)``, not a division by
+        zero at the next step.
+        """
+        saved = state_dict.get("hyperparameters", {})
+        if not isinstance(saved, dict):
+            raise StateError(f"{type(self).__name__}.load_state_dict: the hyperparameters are not a mapping. "
+                             f"Received: {type(saved).__name__}")
+        problems = argument_problems(type(self).__init__,
+                                     {k: v for k, v in saved.items() if k in self.hyperparameters})
+        if problems:
+            raise StateError(f"{type(self).__name__}.load_state_dict: the saved hyperparameters are not valid "
+                             f"for {type(self).__name__}: " + "; ".join(problems))
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned; shapes and dtypes must match."""
         name = type(self).__name__
+        self.check_saved_hyperparameters(state_dict)
         states = state_dict["state"]
         if len(states) != len(self.params):
             raise StateError(

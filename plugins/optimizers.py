@@ -118,13 +118,15 @@ class Adam(Optimizer):
             form use ``adamw``).
         amsgrad: divide by the running maximum of v (Reddi et al., 2018).
 
-    State per parameter, shape of the parameter: ``m_scaled`` = m / (1 - b1)
-    and ``v_scaled`` = v / (1 - b2) (and ``v_max_scaled`` with amsgrad),
-    the paper's moments kept times a constant, so that a step is two numpy
-    passes shorter (m_scaled <- b1 m_scaled + g; the constants go into the
-    step's scalars). The step count t is the optimizer's ``steps``. A state
-    saved by an earlier minidl (keys ``m``, ``v``, ``v_max``) is converted
-    when loaded.
+    State per parameter, shape of the parameter: ``m_scaled`` = m / (1 - b1),
+    the paper's first moment kept times a constant so that its update is
+    two numpy passes instead of three (m_scaled <- b1 m_scaled + g; the
+    constant joins the step's scalars), and ``v`` (and ``v_max`` with
+    amsgrad) as the paper has them. The step count t is the optimizer's
+    ``steps``. ``m_scaled`` in a state dict goes with that dict's beta1: to
+    train on with other betas, load it, then set ``beta1`` and ``beta2``
+    (``m_scaled`` is rescaled at the next step). A state saved by an
+    earlier minidl (key ``m``) is converted when loaded.
     """
 
     hyperparameters = ("lr", "beta1", "beta2", "eps", "weight_decay")
@@ -141,64 +143,57 @@ class Adam(Optimizer):
         self.weight_decay = weight_decay
         self.amsgrad = amsgrad
         super().__init__(params, lr)
-        self._scaled_with = (beta1, beta2)  # the betas m_scaled and v_scaled are scaled with
-
-    #: State keys of earlier minidl versions, which kept the moments unscaled.
-    _UNSCALED_KEYS = {"m": "m_scaled", "v": "v_scaled", "v_max": "v_max_scaled"}
+        self._betas_checked = (beta1, beta2)  # m_scaled is scaled with this beta1
 
     def init_state(self, param):
-        state = {"m_scaled": np.zeros_like(param.data), "v_scaled": np.zeros_like(param.data)}
+        state = {"m_scaled": np.zeros_like(param.data), "v": np.zeros_like(param.data)}
         if self.amsgrad:
-            state["v_max_scaled"] = np.zeros_like(param.data)
+            state["v_max"] = np.zeros_like(param.data)
         return state
 
     def step(self) -> None:
-        self._rescale_moments()
+        self._rescale_first_moment()
         super().step()
 
-    def _rescale_moments(self) -> None:
-        """Keep m_scaled = m / (1 - beta1) and v_scaled = v / (1 - beta2) true after betas were changed."""
+    def _rescale_first_moment(self) -> None:
+        """Check betas set by hand since the last step, and keep m_scaled = m / (1 - beta1) true."""
         betas = (self.beta1, self.beta2)
-        scaled_with = self._scaled_with
-        if scaled_with == betas:
+        if betas == self._betas_checked:
             return
-        for name, value in zip(("beta1", "beta2"), betas):  # set by hand since the last step
+        for name, value in zip(("beta1", "beta2"), betas):
             check_hyperparameter(type(self).__name__, name, value, low=0.0, high=1.0, high_open=True)
-        factors = {"m_scaled": (1.0 - scaled_with[0]) / (1.0 - betas[0]),
-                   "v_scaled": (1.0 - scaled_with[1]) / (1.0 - betas[1])}
-        factors["v_max_scaled"] = factors["v_scaled"]
-        for state in self.state:
-            for key, array in state.items():
-                array *= factors[key]
-        self._scaled_with = betas
+        if self.beta1 != self._betas_checked[0]:
+            factor = (1.0 - self._betas_checked[0]) / (1.0 - self.beta1)
+            for state in self.state:
+                state["m_scaled"] *= factor
+        self._betas_checked = betas
 
     def state_dict(self):
-        self._rescale_moments()
+        self._rescale_first_moment()
         return super().state_dict()
 
     def load_state_dict(self, state_dict):
-        saved = state_dict.get("hyperparameters", {})
-        b1, b2 = saved.get("beta1", self.beta1), saved.get("beta2", self.beta2)
+        self.check_saved_hyperparameters(state_dict)  # before the conversion divides by 1 - beta1
         states = state_dict.get("state")
-        if isinstance(states, list) and any(isinstance(s, dict) and set(s) & self._UNSCALED_KEYS.keys()
-                                            for s in states):
-            factor = {"m": 1.0 - b1, "v": 1.0 - b2, "v_max": 1.0 - b2}
-            states = [{self._UNSCALED_KEYS.get(k, k): (a / factor[k] if k in factor else a) for k, a in s.items()}
+        if isinstance(states, list) and any(isinstance(s, dict) and "m" in s for s in states):
+            # An earlier minidl saved the paper's m.
+            keep = 1.0 - state_dict.get("hyperparameters", {}).get("beta1", self.beta1)
+            states = [{("m_scaled" if k == "m" else k): (a / keep if k == "m" else a) for k, a in s.items()}
                       if isinstance(s, dict) else s for s in states]
             state_dict = {**state_dict, "state": states}
         super().load_state_dict(state_dict)
-        self._scaled_with = (self.beta1, self.beta2)
+        self._betas_checked = (self.beta1, self.beta2)
 
     def update(self, param, state):
-        # m and v are kept as m / (1 - b1) and v / (1 - b2): then m <- b1 m + g and
-        # v <- b2 v + g^2, two numpy passes fewer per step, and the constants go into
-        # the two scalars below with the bias corrections (t = self.steps):
+        # m is kept as m / (1 - b1): then m <- b1 m + g, a numpy pass fewer per step,
+        # and (1 - b1) joins the bias corrections in step_size (t = self.steps):
         # lr * m_hat / (sqrt(v_hat) + eps) = step_size * m / (sqrt(v) + eps_hat).
+        # (v is kept as the paper's: scaled by 1 / (1 - b2) it would overflow float32
+        # for gradients above about 6e17 instead of 2e19.)
         t, b1, b2 = self.steps, self.beta1, self.beta2
-        root = ((1.0 - b2 ** t) / (1.0 - b2)) ** 0.5
-        step_size = self.lr * (1.0 - b1) / (1.0 - b1 ** t) * root
-        eps_hat = self.eps * root
-        g, m, v, tmp = param.grad, state["m_scaled"], state["v_scaled"], self.scratch(param.data)
+        step_size = self.lr * (1.0 - b1) * (1.0 - b2 ** t) ** 0.5 / (1.0 - b1 ** t)
+        eps_hat = self.eps * (1.0 - b2 ** t) ** 0.5
+        g, m, v, tmp = param.grad, state["m_scaled"], state["v"], self.scratch(param.data)
         if self.weight_decay:
             if self.decoupled:
                 param.data *= 1.0 - self.lr * self.weight_decay
@@ -209,10 +204,11 @@ class Adam(Optimizer):
         m += g
         v *= b2
         np.multiply(g, g, out=tmp)
+        tmp *= 1.0 - b2
         v += tmp
         if self.amsgrad:
-            np.maximum(state["v_max_scaled"], v, out=state["v_max_scaled"])
-            np.sqrt(state["v_max_scaled"], out=tmp)
+            np.maximum(state["v_max"], v, out=state["v_max"])
+            np.sqrt(state["v_max"], out=tmp)
         else:
             np.sqrt(v, out=tmp)
         tmp += eps_hat

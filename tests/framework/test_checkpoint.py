@@ -110,8 +110,8 @@ def test_non_finite_buffers_are_never_saved(tmp_path):
 
 
 def test_a_checkpoint_of_adams_unscaled_moments_from_an_earlier_version_resumes(tmp_path, monkeypatch):
-    # Earlier minidl saved Adam's m and v as the paper defines them, under the keys m and v; this
-    # one keeps them divided by 1 - beta. Such a file resumes to the uninterrupted run (to 1e-12:
+    # Earlier minidl saved Adam's m as the paper defines it, under the key m; this one keeps it
+    # divided by 1 - beta1. Such a file resumes to the uninterrupted run (to 1e-12:
     # the conversion rounds) instead of being refused or misread.
     from framework import Trainer
     from plugins.losses import MSELoss
@@ -129,8 +129,7 @@ def test_a_checkpoint_of_adams_unscaled_moments_from_an_earlier_version_resumes(
     first = trainer(3)
     first.fit(X, y)
     saved = first.optimizer.state_dict()
-    old = {**saved, "state": [{"m": s["m_scaled"] * (1 - 0.8), "v": s["v_scaled"] * (1 - 0.999)}
-                              for s in saved["state"]]}
+    old = {**saved, "state": [{"m": s["m_scaled"] * (1 - 0.8), "v": s["v"]} for s in saved["state"]]}
     monkeypatch.setattr(first.optimizer, "state_dict", lambda: old)
     path = save_checkpoint(tmp_path / "old.npz", first.model, first.optimizer, trainer=first.state_dict())
     assert load_checkpoint(path).meta.optimizer.state_keys[0] == ["m", "v"]
@@ -138,4 +137,22 @@ def test_a_checkpoint_of_adams_unscaled_moments_from_an_earlier_version_resumes(
     resumed.fit(X, y, resume_from=path)
     for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
         np.testing.assert_allclose(b.data, a.data, rtol=1e-12, atol=1e-15)
-    assert sorted(resumed.optimizer.state_dict()["state"][0]) == ["m_scaled", "v_scaled"]
+    assert sorted(resumed.optimizer.state_dict()["state"][0]) == ["m_scaled", "v"]
+
+
+def test_a_checkpoint_with_invalid_hyperparameters_is_refused_naming_the_file(tmp_path, monkeypatch):
+    from plugins.optimizers import Adam
+
+    m = model()
+    opt = Adam(m.parameters(), lr=0.01)
+    for p in m.parameters():
+        p.grad[...] = 1.0
+    opt.step()
+    edited = opt.state_dict()
+    edited["hyperparameters"]["beta1"] = 1.0  # a hand-edited file
+    monkeypatch.setattr(opt, "state_dict", lambda: edited)
+    path = save_checkpoint(tmp_path / "c.npz", m, opt)
+    with pytest.raises(CheckpointError, match=r"c.npz: optimizer state does not fit: Adam.load_state_dict: the "
+                                              r"saved hyperparameters are not valid for Adam: beta1: Input should "
+                                              r"be less than 1. Received: 1.0"):
+        load_checkpoint(path).apply(model(), Adam(model().parameters(), lr=0.01))

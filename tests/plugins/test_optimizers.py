@@ -455,7 +455,7 @@ def _paper_adam(p0, grads, betas, lr=0.01, eps=1e-8, amsgrad=False):
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_keeps_the_moments_scaled_by_one_minus_beta(amsgrad, rng):
+def test_adam_keeps_the_first_moment_scaled_by_one_minus_beta1(amsgrad, rng):
     start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(30)]
     p = Parameter(start.copy(), "W")
     opt = Adam([p], lr=0.01, beta1=0.8, beta2=0.99, amsgrad=amsgrad)
@@ -466,15 +466,28 @@ def test_adam_keeps_the_moments_scaled_by_one_minus_beta(amsgrad, rng):
     state = opt.state_dict()["state"][0]
     np.testing.assert_allclose(p.data, expected, rtol=1e-12)
     np.testing.assert_allclose(state["m_scaled"] * (1 - 0.8), m, rtol=1e-12)
-    np.testing.assert_allclose(state["v_scaled"] * (1 - 0.99), v, rtol=1e-12)
-    assert ("v_max_scaled" in state) == amsgrad
+    np.testing.assert_allclose(state["v"], v, rtol=1e-12)
+    assert sorted(state) == ["m_scaled", "v", *(["v_max"] if amsgrad else [])]
     if amsgrad:
-        np.testing.assert_allclose(state["v_max_scaled"] * (1 - 0.99), v_max, rtol=1e-12)
+        np.testing.assert_allclose(state["v_max"], v_max, rtol=1e-12)
+
+
+def test_adam_in_float32_keeps_the_headroom_of_the_papers_second_moment():
+    # v itself stays g^2-sized: kept divided by 1 - beta2 it would overflow float32
+    # for gradients above about 6e17 (and the steps would silently stop).
+    p = Parameter(np.zeros((2, 2), dtype=np.float32), "W")
+    opt = Adam([p], lr=0.01)
+    for _ in range(3000):
+        p.grad[...] = 1e18
+        opt.step()
+    expected = _paper_adam(np.zeros((2, 2)), [np.full((2, 2), 1e18)] * 3000, [(0.9, 0.999)] * 3000)[0]
+    assert np.all(np.isfinite(opt.state[0]["v"]))
+    np.testing.assert_allclose(p.data, expected, rtol=1e-4)
 
 
 @pytest.mark.parametrize("amsgrad", [False, True])
-def test_adam_state_saved_by_earlier_versions_with_unscaled_moments_is_converted(amsgrad, rng):
-    # Earlier minidl saved the paper's m and v (and v_max) under those keys.
+def test_adam_state_saved_by_earlier_versions_with_the_unscaled_first_moment_is_converted(amsgrad, rng):
+    # Earlier minidl saved the paper's m under the key m.
     start, grads = rng.standard_normal((4, 3)), [rng.standard_normal((4, 3)) for _ in range(20)]
     p10, m, v, v_max = _paper_adam(start, grads[:10], [(0.9, 0.999)] * 10, amsgrad=amsgrad)
     saved = {"m": m, "v": v, **({"v_max": v_max} if amsgrad else {})}
@@ -488,6 +501,29 @@ def test_adam_state_saved_by_earlier_versions_with_unscaled_moments_is_converted
         opt.step()
     np.testing.assert_allclose(p.data, _paper_adam(start, grads, [(0.9, 0.999)] * 20, amsgrad=amsgrad)[0],
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("edit, message", [
+    ({"beta1": 1.0}, r"beta1: Input should be less than 1. Received: 1.0"),
+    ({"beta2": -0.5, "eps": 0}, r"beta2: Input should be greater than or equal to 0. Received: -0.5; "
+                                r"eps: Input should be greater than 0. Received: 0"),
+    ({"lr": "0.1"}, r"lr: Input should be a valid number. Received: '0.1'"),
+])
+def test_saved_hyperparameters_are_checked_like_arguments(edit, message, rng):
+    from framework.errors import StateError
+
+    p = Parameter(rng.standard_normal((3, 2)), "W")
+    opt = Adam([p], lr=0.01)
+    p.grad[...] = 1.0
+    opt.step()
+    saved = opt.state_dict()
+    saved["hyperparameters"].update(edit)
+    fresh = Adam([Parameter(p.data.copy(), "W")], lr=0.01)
+    before = fresh.state_dict()
+    with pytest.raises(StateError, match=r"^Adam.load_state_dict: the saved hyperparameters are not valid for "
+                                         r"Adam: " + message + "$"):
+        fresh.load_state_dict(saved)
+    assert fresh.steps == 0 and fresh.state_dict()["hyperparameters"] == before["hyperparameters"]
 
 
 def test_adam_betas_changed_during_training_apply_from_the_next_step(rng):
