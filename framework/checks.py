@@ -138,8 +138,11 @@ def argument_problems(func: Callable, values: dict[str, Any], *, is_method: bool
 
         if not isinstance(exc, pydantic.ValidationError):
             raise
-        return [f"{'.'.join(str(part) for part in err['loc'])}: {err['msg']}. Received: {_short(err['input'])}"
-                for err in exc.errors() if err["type"] != "missing"]
+        from framework.registry import pydantic_problems
+
+        kinds = [err["type"] for err in exc.errors()]
+        return [f"{path}: {message}" for (path, message), kind in zip(pydantic_problems(exc), kinds)
+                if kind != "missing"]
     return []
 
 
