@@ -239,10 +239,20 @@ class Optimizer(ValidatedArguments):
             raise StateError(f"{type(self).__name__}.load_state_dict: the saved hyperparameters are not valid "
                              f"for {type(self).__name__}: " + "; ".join(problems))
 
+    def upgrade_state_dict(self, state_dict: dict[str, Any]) -> dict[str, Any]:
+        """A state dict saved by an earlier version of this optimizer, in this version's form.
+
+        Called by :meth:`load_state_dict` after the saved hyperparameters were
+        checked; the default returns it unchanged. Override it when the state's
+        keys or meaning change, so that older checkpoints still load.
+        """
+        return state_dict
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned; shapes and dtypes must match."""
         name = type(self).__name__
         self.check_saved_hyperparameters(state_dict)
+        state_dict = self.upgrade_state_dict(state_dict)
         states = state_dict["state"]
         if len(states) != len(self.params):
             raise StateError(

@@ -172,17 +172,19 @@ class Adam(Optimizer):
         self._rescale_first_moment()
         return super().state_dict()
 
-    def load_state_dict(self, state_dict):
-        self.check_saved_hyperparameters(state_dict)  # before the conversion divides by 1 - beta1
+    def upgrade_state_dict(self, state_dict):
         states = state_dict.get("state")
-        if isinstance(states, list) and any(isinstance(s, dict) and "m" in s for s in states):
-            # An earlier minidl saved the paper's m.
-            keep = 1.0 - state_dict.get("hyperparameters", {}).get("beta1", self.beta1)
-            states = [{("m_scaled" if k == "m" else k): (a / keep if k == "m" else a) for k, a in s.items()}
-                      if isinstance(s, dict) else s for s in states]
-            state_dict = {**state_dict, "state": states}
+        if not (isinstance(states, list) and any(isinstance(s, dict) and "m" in s for s in states)):
+            return state_dict
+        # An earlier minidl saved the paper's m (its saved beta1 was checked before this divides by 1 - beta1).
+        keep = 1.0 - state_dict.get("hyperparameters", {}).get("beta1", self.beta1)
+        states = [{("m_scaled" if k == "m" else k): (a / keep if k == "m" else a) for k, a in s.items()}
+                  if isinstance(s, dict) else s for s in states]
+        return {**state_dict, "state": states}
+
+    def load_state_dict(self, state_dict):
         super().load_state_dict(state_dict)
-        self._betas_checked = (self.beta1, self.beta2)
+        self._betas_checked = (self.beta1, self.beta2)  # m_scaled is now scaled with the loaded beta1
 
     def update(self, param, state):
         # m is kept as m / (1 - b1): then m <- b1 m + g, a numpy pass fewer per step,
