@@ -450,7 +450,7 @@ def confusion_summary(prepared: PreparedRun) -> dict[str, Any]:
     train, val = prepared.train, prepared.val
     split, data = ("validation", val) if val is not None else ("training", train)
     y_hat = metric_scores(prepared.trainer.predict(data.X), prepared.trainer.loss)
-    classes = prepared.classes if prepared.classes is not None else train.classes
+    classes = prepared.classes  # the data's class names, else a classification run's defaults
     n = len(classes) if classes is not None else n_classes(y_hat)
     labels = list(classes) if classes is not None else [str(i) for i in range(n)]
     return {"split": split, "labels": labels, "rows": "true class", "columns": "predicted class",
